@@ -16,6 +16,7 @@
 #include "../conf/conf.h"
 #include "../routing/snap.h"
 #include "../routing/swrr.h"
+#include "stats.h"
 
 struct event_base;
 struct event;
@@ -26,7 +27,7 @@ struct ups_pool;
 struct shared {
     _Atomic(struct snap *) snap; /* current snapshot; swap with shared_publish() */
     pthread_mutex_t publish_lock; /* serialises writers only; readers never take it */
-    SSL_CTX *ssl_ctx;              /* for TLS listeners (one cert for now), or NULL */
+    SSL_CTX **ssl_ctx;             /* per conf listener: NULL for plain ones */
     const struct conf *conf;       /* the conf loaded at start (listeners, workers) */
 };
 
@@ -44,6 +45,7 @@ void shared_publish(struct shared *sh, struct snap *s);
 struct conn_link {
     struct conn_link *prev, *next;
     void (*on_drain)(struct conn_link *l); /* begin graceful close (GOAWAY, close idle h1) */
+    void (*on_kill)(struct conn_link *l);  /* optional: free now (worker exit after drain_ms) */
 };
 
 struct worker_route_state {
@@ -59,8 +61,10 @@ struct worker {
     struct snap *snap;     /* this worker's reference to the snapshot it routes with */
     struct worker_route_state *routes; /* per route of <snap> */
     struct ups_pool **pools;           /* per server of <snap> */
+    struct ups_pool *pool_list;        /* every pool this worker has made */
     struct evconnlistener **listeners;
     size_t n_listeners;
+    void *listener_ctx;     /* worker.c's per-listener accept contexts */
     struct conn_link conns; /* list head */
     unsigned n_conns;
     int draining;
@@ -69,6 +73,8 @@ struct worker {
     struct event *reaper;
     struct defer *to_free;
     uint64_t seq;           /* request counter, for ids */
+    uint64_t rng;           /* xorshift state (sticky cookie ids) */
+    struct worker_stats stats;
     atomic_int want_drain;
 };
 
@@ -89,5 +95,18 @@ void worker_conn_del(struct worker *w, struct conn_link *l);
  * it runs fn(p) from a zero-timeout event_base_once, or aborts at start-up.
  */
 void worker_defer_free(struct worker *w, void (*fn)(void *), void *p);
+
+/* Sets up <w> (event base, listeners bound with SO_REUSEPORT). Returns 0, or
+ * -1 with a message in <err>. Runs on the main thread before the threads. */
+int worker_init(struct worker *w, unsigned id, struct shared *sh, char *err, size_t errlen);
+
+/* Starts the thread. Returns 0 or -errno. */
+int worker_run(struct worker *w);
+
+/* Asks the worker to drain and exit (thread-safe). */
+void worker_request_drain(struct worker *w);
+
+/* Joins the thread and frees everything the worker owns. */
+void worker_join(struct worker *w);
 
 #endif

@@ -1,0 +1,238 @@
+/*
+ * main.c: command line, start-up, signals (reload, drain, log reopen).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "../conf/conf.h"
+#include "../routing/snap.h"
+#include "log.h"
+#include "tls.h"
+#include "worker.h"
+
+#ifndef CUTOVER_VERSION
+#define CUTOVER_VERSION "0.1.0"
+#endif
+
+struct app {
+    struct conf *conf;
+    const char *conf_path;
+    struct shared shared;
+    struct worker *workers;
+    unsigned n_workers;
+    struct event_base *base;
+    uint64_t generation, conf_generation;
+    int stopping;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cutover [-c FILE] [-t] [-V]\n"
+               "  -c FILE  configuration file (default conf/cutover.conf)\n"
+               "  -t       check the configuration and exit (0 valid, 1 invalid)\n"
+               "  -V       print the version and exit\n");
+}
+
+static int listeners_differ(const struct conf *a, const struct conf *b)
+{
+    if (a->n_listens != b->n_listens || a->workers != b->workers)
+        return 1;
+    for (size_t i = 0; i < a->n_listens; i++)
+        if (strcmp(a->listens[i].address, b->listens[i].address) != 0 ||
+            a->listens[i].tls != b->listens[i].tls)
+            return 1;
+    return 0;
+}
+
+static void reload(struct app *app)
+{
+    char err[1024];
+    struct conf *c = conf_load(app->conf_path, err, sizeof(err));
+    if (c == NULL) {
+        cut_log(CUT_ERR, "reload refused, keeping the running configuration: %s", err);
+        return;
+    }
+    struct snap *s = snap_from_conf(c, ++app->generation, ++app->conf_generation, cut_now_ms());
+    if (s == NULL) {
+        cut_log(CUT_ERR, "reload refused: out of memory");
+        conf_free(c);
+        return;
+    }
+    if (listeners_differ(app->conf, c))
+        cut_log(CUT_WARN, "reload: listeners and workers changes need a restart; kept as they were");
+    shared_publish(&app->shared, s);
+    /* workers and listeners still use the first conf's listener entries */
+    if (app->shared.conf != app->conf)
+        conf_free(app->conf);
+    app->conf = c;
+    cut_log(CUT_INFO, "configuration reloaded from %s (generation %llu)", app->conf_path,
+            (unsigned long long)app->conf_generation);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *app = arg;
+    switch (sig) {
+    case SIGHUP:
+        reload(app);
+        break;
+    case SIGUSR1:
+        cut_log_reopen();
+        cut_log(CUT_INFO, "log files reopened");
+        break;
+    case SIGTERM:
+    case SIGINT:
+        if (app->stopping)
+            break;
+        app->stopping = 1;
+        cut_log(CUT_INFO, "signal %d: draining (up to %u ms)", (int)sig,
+                app->conf->timeouts.drain_ms);
+        for (unsigned i = 0; i < app->n_workers; i++)
+            worker_request_drain(&app->workers[i]);
+        event_base_loopexit(app->base, NULL);
+        break;
+    default:
+        break;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct app app;
+    memset(&app, 0, sizeof(app));
+    app.conf_path = "conf/cutover.conf";
+    int check_only = 0, opt;
+    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+        switch (opt) {
+        case 'c':
+            app.conf_path = optarg;
+            break;
+        case 't':
+            check_only = 1;
+            break;
+        case 'V':
+            printf("cutover %s\n", CUTOVER_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    char err[1024];
+    app.conf = conf_load(app.conf_path, err, sizeof(err));
+    if (app.conf == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: configuration ok\n", app.conf_path);
+        conf_free(app.conf);
+        return 0;
+    }
+    if (app.conf->log_level != NULL)
+        cut_log_level = cut_log_level_parse(app.conf->log_level);
+    if (app.conf->error_log != NULL) {
+        int e = cut_log_open(app.conf->error_log);
+        if (e < 0) {
+            fprintf(stderr, "error_log %s: %s\n", app.conf->error_log, strerror(-e));
+            return 1;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (evthread_use_pthreads() == -1) {
+        fprintf(stderr, "evthread_use_pthreads failed\n");
+        return 1;
+    }
+#ifdef CUT_DEBUG
+    event_enable_debug_mode();
+#endif
+
+    struct shared *sh = &app.shared;
+    pthread_mutex_init(&sh->publish_lock, NULL);
+    sh->conf = app.conf;
+    sh->ssl_ctx = calloc(app.conf->n_listens, sizeof(*sh->ssl_ctx));
+    if (sh->ssl_ctx == NULL)
+        return 1;
+    for (size_t i = 0; i < app.conf->n_listens; i++) {
+        const struct conf_listen *l = &app.conf->listens[i];
+        if (!l->tls)
+            continue;
+        sh->ssl_ctx[i] = tls_ctx_new(l->cert, l->key, err, sizeof(err));
+        if (sh->ssl_ctx[i] == NULL) {
+            fprintf(stderr, "%s: listen %s: %s\n", app.conf_path, l->address, err);
+            return 1;
+        }
+    }
+    struct snap *s = snap_from_conf(app.conf, ++app.generation, ++app.conf_generation,
+                                    cut_now_ms());
+    if (s == NULL) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    atomic_store(&sh->snap, s);
+
+    app.n_workers = app.conf->workers ? app.conf->workers : 1;
+    app.workers = calloc(app.n_workers, sizeof(*app.workers));
+    if (app.workers == NULL)
+        return 1;
+    for (unsigned i = 0; i < app.n_workers; i++) {
+        if (worker_init(&app.workers[i], i, sh, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+    }
+    app.base = event_base_new();
+    if (app.base == NULL)
+        return 1;
+    int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
+    struct event *sev[4];
+    for (int i = 0; i < 4; i++) {
+        sev[i] = evsignal_new(app.base, sigs[i], signal_cb, &app);
+        if (sev[i] == NULL || evsignal_add(sev[i], NULL) == -1) {
+            fprintf(stderr, "cannot install signal handlers\n");
+            return 1;
+        }
+    }
+    for (unsigned i = 0; i < app.n_workers; i++) {
+        int e = worker_run(&app.workers[i]);
+        if (e < 0) {
+            fprintf(stderr, "cannot start worker %u: %s\n", i, strerror(-e));
+            return 1;
+        }
+    }
+    cut_log(CUT_INFO, "cutover %s started: %u workers, %zu listeners, %zu routes (pid %d)",
+            CUTOVER_VERSION, app.n_workers, app.conf->n_listens, app.conf->n_routes,
+            (int)getpid());
+
+    event_base_dispatch(app.base);
+
+    for (unsigned i = 0; i < app.n_workers; i++)
+        worker_join(&app.workers[i]);
+    cut_log(CUT_INFO, "stopped");
+    for (int i = 0; i < 4; i++)
+        event_free(sev[i]);
+    event_base_free(app.base);
+    free(app.workers);
+    snap_unref(atomic_load(&sh->snap));
+    for (size_t i = 0; i < sh->conf->n_listens; i++)
+        if (sh->ssl_ctx[i] != NULL)
+            SSL_CTX_free(sh->ssl_ctx[i]);
+    free(sh->ssl_ctx);
+    if (sh->conf != app.conf)
+        conf_free((struct conf *)sh->conf);
+    conf_free(app.conf);
+    pthread_mutex_destroy(&sh->publish_lock);
+    libevent_global_shutdown();
+    return 0;
+}

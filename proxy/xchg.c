@@ -1,0 +1,1154 @@
+/*
+ * xchg.c: one downstream request joined to one upstream HTTP/1.1 request.
+ *
+ * States, in order (flags below, since request and response sides overlap):
+ *   routed -> leasing (waiting for a pool slot or connecting) -> sent
+ *   -> response head -> response body -> done
+ * The request side (head + body from the front) runs in parallel: bytes
+ * arriving before the upstream is connected wait in <pre>; afterwards they
+ * go straight to the upstream bufferevent's output.
+ */
+#include "xchg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <http_parser.h>
+
+#include "../routing/snap.h"
+#include "../routing/sticky.h"
+#include "../routing/swrr.h"
+#include "log.h"
+#include "stats.h"
+#include "ups.h"
+#include "worker.h"
+
+#define XCHG_MAGIC 0x0ec4a11eu
+#define XCHG_INLINE_ARENA 3072
+#define XCHG_MAX_RESP_HEADERS 256
+#define XCHG_MAX_RESP_HEAD_BYTES (64 * 1024)
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t cap, used;
+    char data[];
+};
+
+enum {
+    XF_STARTED = 1u << 0,
+    XF_REQ_END = 1u << 1,     /* front delivered the whole request */
+    XF_HEAD_SENT = 1u << 2,   /* response head given to the front */
+    XF_RESP_DONE = 1u << 3,   /* response side finished (complete or aborted) */
+    XF_UP_DONE = 1u << 4,     /* upstream message complete */
+    XF_IS_HEAD = 1u << 5,     /* request method HEAD */
+    XF_CHUNKED_UP = 1u << 6,  /* request body sent chunked to the upstream */
+    XF_UP_PAUSED = 1u << 7,   /* upstream reads paused: front is full */
+    XF_FRONT_PAUSED = 1u << 8, /* front reads paused: upstream is full */
+    XF_CONNECTED = 1u << 9,   /* <up> is connected and owns the request bytes */
+    XF_REUSED = 1u << 10,     /* <up> came from the idle list */
+    XF_RETRIED = 1u << 11,    /* one retry already spent */
+    XF_GOT_BYTES = 1u << 12,  /* any response byte arrived on <up> */
+    XF_INFORMATIONAL = 1u << 13, /* parsing a 1xx response */
+    XF_FORCED = 1u << 14,     /* track forced by override */
+    XF_BODY_SENT = 1u << 15,  /* some request body bytes left <pre> for a connection */
+};
+
+struct xchg {
+    unsigned magic;
+    unsigned flags;
+    struct worker *w;
+    const struct front_ops *ops;
+    void *front_ctx;
+    enum xchg_proto proto;
+    struct sockaddr_storage peer;
+    struct req_head req;
+    size_t hdr_cap;
+
+    struct snap *snap;  /* reference, when routed */
+    int route, track;
+    const struct snap_server *server;
+    uint64_t tried;     /* servers of the track already tried (bit per index) */
+    struct ups_pool *pool;
+    struct ups_conn *up;
+    struct ups_waiter waiter;
+    struct evbuffer *pre;   /* request bytes waiting for a connection */
+    struct evbuffer *rbody; /* response body bytes parsed, for the front */
+    char *head;             /* serialized upstream request head */
+    size_t head_len;
+    size_t unacked;         /* request body bytes not yet reported consumed */
+    struct event timer;
+
+    http_parser rp;
+    struct hdr *rh;         /* response headers */
+    size_t n_rh, rh_cap, rh_bytes;
+    char *cur;              /* header token being accumulated */
+    size_t cur_len, cur_cap, cur_name_len;
+    int cur_state;          /* 0 none, 1 field, 2 value */
+    int status;
+    const char *set_cookie; /* "Set-Cookie" value to add, or NULL */
+    const char *err_reason; /* why the proxy answered itself */
+    uint64_t t0_us, t_up_us;
+    uint64_t bytes_in, bytes_out;
+
+    struct arena_chunk *chunks;
+    size_t inline_used;
+    char inline_arena[XCHG_INLINE_ARENA];
+};
+
+/* Reasons, compared by pointer; they feed logs and the status mapping. */
+const char xchg_err_no_route[] = "no route";
+const char xchg_err_no_track[] = "no track can take the request";
+const char xchg_err_connect[] = "upstream connect failed";
+const char xchg_err_connect_timeout[] = "upstream connect timed out";
+const char xchg_err_timeout[] = "upstream timed out";
+const char xchg_err_reset[] = "upstream closed before a complete response";
+const char xchg_err_bad_response[] = "upstream sent an invalid response";
+const char xchg_err_memory[] = "out of memory";
+
+static void up_read_cb(struct bufferevent *bev, void *arg);
+static void up_write_cb(struct bufferevent *bev, void *arg);
+static void up_event_cb(struct bufferevent *bev, short what, void *arg);
+static void lease(struct xchg *x);
+static void fail(struct xchg *x, int status, const char *why);
+
+/* ---- arena ---- */
+
+void *xchg_alloc(struct xchg *x, size_t n)
+{
+    n = (n + 15u) & ~(size_t)15u;
+    if (x->inline_used + n <= sizeof(x->inline_arena)) {
+        void *p = x->inline_arena + x->inline_used;
+        x->inline_used += n;
+        return p;
+    }
+    struct arena_chunk *c = x->chunks;
+    if (c == NULL || c->used + n > c->cap) {
+        size_t cap = n > 8192 ? n : 8192;
+        c = malloc(sizeof(*c) + cap);
+        if (c == NULL)
+            return NULL;
+        c->cap = cap;
+        c->used = 0;
+        c->next = x->chunks;
+        x->chunks = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+char *xchg_strdup(struct xchg *x, const char *s, size_t n)
+{
+    char *p = xchg_alloc(x, n + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+/* ---- life cycle ---- */
+
+struct xchg *xchg_new(struct worker *w, const struct front_ops *ops, void *front_ctx,
+                      enum xchg_proto proto, const struct sockaddr *peer)
+{
+    struct xchg *x = malloc(sizeof(*x));
+    if (x == NULL)
+        return NULL;
+    /* everything before the inline arena starts zeroed */
+    memset(x, 0, offsetof(struct xchg, inline_arena));
+    x->magic = XCHG_MAGIC;
+    x->w = w;
+    x->ops = ops;
+    x->front_ctx = front_ctx;
+    x->proto = proto;
+    if (peer != NULL) {
+        size_t len = peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in);
+        memcpy(&x->peer, peer, len);
+    }
+    x->req.content_length = -1;
+    x->req.http_minor = 1;
+    x->route = x->track = -1;
+    x->t0_us = cut_now_us();
+    evtimer_assign(&x->timer, w->base, NULL, x);
+    return x;
+}
+
+void *xchg_front_ctx(struct xchg *x)
+{
+    return x->front_ctx;
+}
+
+struct req_head *xchg_req(struct xchg *x)
+{
+    return &x->req;
+}
+
+int xchg_response_done(const struct xchg *x)
+{
+    return (x->flags & XF_RESP_DONE) != 0;
+}
+
+static void detach_up(struct xchg *x, int reusable)
+{
+    struct ups_conn *c = x->up;
+    ups_waiter_cancel(&x->waiter);
+    if (c == NULL)
+        return;
+    x->up = NULL;
+    x->flags &= ~(XF_CONNECTED | XF_UP_PAUSED);
+    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    if (c->state == UPS_CONNECTING)
+        reusable = 0;
+    ups_release(c, reusable, x->snap ? x->snap->timeouts.upstream_idle_ms : 1000);
+}
+
+void xchg_free(struct xchg *x)
+{
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    if (x->flags & XF_STARTED)
+        stats_done(x->w, x->snap, x->route, x->track, x->server, x->status, x->err_reason,
+                   (x->flags & XF_FORCED) != 0, x->flags & XF_RESP_DONE,
+                   x->t_up_us ? x->t_up_us - x->t0_us : 0);
+    event_del(&x->timer);
+    detach_up(x, 0);
+    if (x->pre != NULL)
+        evbuffer_free(x->pre);
+    if (x->rbody != NULL)
+        evbuffer_free(x->rbody);
+    free(x->cur);
+    if (x->snap != NULL)
+        snap_unref(x->snap);
+    struct arena_chunk *c = x->chunks;
+    while (c != NULL) {
+        struct arena_chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    x->magic = 0;
+    free(x);
+}
+
+/* ---- request head ---- */
+
+int xchg_add_header(struct xchg *x, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    if (x->req.n_hdrs == x->hdr_cap) {
+        size_t cap = x->hdr_cap ? x->hdr_cap * 2 : 16;
+        struct hdr *h = xchg_alloc(x, cap * sizeof(*h));
+        if (h == NULL)
+            return -1;
+        if (x->req.n_hdrs)
+            memcpy(h, x->req.hdrs, x->req.n_hdrs * sizeof(*h));
+        x->req.hdrs = h;
+        x->hdr_cap = cap;
+    }
+    char *p = xchg_alloc(x, nlen + vlen + 2);
+    if (p == NULL)
+        return -1;
+    memcpy(p, name, nlen);
+    p[nlen] = '\0';
+    memcpy(p + nlen + 1, value, vlen);
+    p[nlen + 1 + vlen] = '\0';
+    struct hdr *h = &x->req.hdrs[x->req.n_hdrs++];
+    h->name = p;
+    h->name_len = nlen;
+    h->value = p + nlen + 1;
+    h->value_len = vlen;
+    return 0;
+}
+
+static int name_is(const char *name, size_t len, const char *lit, size_t litlen)
+{
+    return len == litlen && strncasecmp(name, lit, len) == 0;
+}
+#define NAME_IS(h, lit) name_is((h)->name, (h)->name_len, lit, sizeof(lit) - 1)
+
+/* Is <name> listed as a token in a Connection header value <conn>? */
+static int in_connection_list(const char *conn, size_t clen, const char *name, size_t nlen)
+{
+    size_t i = 0;
+    while (i < clen) {
+        while (i < clen && (conn[i] == ' ' || conn[i] == '\t' || conn[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < clen && conn[i] != ',' && conn[i] != ' ' && conn[i] != '\t')
+            i++;
+        if (i - s == nlen && strncasecmp(conn + s, name, nlen) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Hop-by-hop fields (RFC 9110 7.6.1), plus those named in Connection. */
+static int is_hop_by_hop(const struct hdr *h, const struct hdr *conn)
+{
+    switch (h->name_len) {
+    case 2:
+        if (NAME_IS(h, "te"))
+            return 1;
+        break;
+    case 7:
+        if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade"))
+            return 1;
+        break;
+    case 10:
+        if (NAME_IS(h, "connection") || NAME_IS(h, "keep-alive"))
+            return 1;
+        break;
+    case 16:
+        if (NAME_IS(h, "proxy-connection"))
+            return 1;
+        break;
+    case 17:
+        if (NAME_IS(h, "transfer-encoding"))
+            return 1;
+        break;
+    default:
+        break;
+    }
+    if (conn != NULL && in_connection_list(conn->value, conn->value_len, h->name, h->name_len))
+        return 1;
+    return 0;
+}
+
+static const struct hdr *find_hdr(const struct hdr *h, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (name_is(h[i].name, h[i].name_len, name, len))
+            return &h[i];
+    return NULL;
+}
+
+/* Finds cookie <name> in the request's Cookie fields; its value in *<v>. */
+static int find_cookie(const struct req_head *r, const char *name, const char **v, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct hdr *h = &r->hdrs[i];
+        if (!NAME_IS(h, "cookie"))
+            continue;
+        const char *p = h->value, *end = h->value + h->value_len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *s = p;
+            while (p < end && *p != ';')
+                p++;
+            if ((size_t)(p - s) > nlen && memcmp(s, name, nlen) == 0 && s[nlen] == '=') {
+                *v = s + nlen + 1;
+                *vlen = (size_t)(p - s) - nlen - 1;
+                while (*vlen > 0 && ((*v)[*vlen - 1] == ' '))
+                    (*vlen)--;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static size_t peer_ip(const struct xchg *x, char *buf, size_t len)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&x->peer;
+    const char *r = NULL;
+    if (sa->sa_family == AF_INET)
+        r = inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        r = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+                      (socklen_t)len);
+    if (r == NULL) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return strlen(buf);
+}
+
+#define PUT(p, s, n)                                                                               \
+    do {                                                                                           \
+        memcpy((p), (s), (n));                                                                     \
+        (p) += (n);                                                                                \
+    } while (0)
+#define PUTS(p, lit) PUT(p, lit, sizeof(lit) - 1)
+
+/* Serializes the upstream request head into the arena (x->head). */
+static int build_head(struct xchg *x)
+{
+    const struct req_head *r = &x->req;
+    const struct hdr *conn = find_hdr(r->hdrs, r->n_hdrs, "connection", 10);
+    char ip[INET6_ADDRSTRLEN];
+    size_t iplen = peer_ip(x, ip, sizeof(ip));
+    size_t need = r->method_len + r->path_len + r->authority_len + iplen + 256;
+    for (size_t i = 0; i < r->n_hdrs; i++)
+        need += r->hdrs[i].name_len + r->hdrs[i].value_len + 4;
+    char *buf = xchg_alloc(x, need);
+    if (buf == NULL)
+        return -1;
+    char *p = buf;
+    PUT(p, r->method, r->method_len);
+    *p++ = ' ';
+    PUT(p, r->path, r->path_len);
+    PUTS(p, " HTTP/1.1\r\n");
+    if (r->authority != NULL) {
+        PUTS(p, "Host: ");
+        PUT(p, r->authority, r->authority_len);
+        PUTS(p, "\r\n");
+    }
+    const struct hdr *xff = NULL;
+    size_t n_cookies = 0;
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct hdr *h = &r->hdrs[i];
+        if (is_hop_by_hop(h, conn) || NAME_IS(h, "host") || NAME_IS(h, "content-length") ||
+            NAME_IS(h, "expect") || NAME_IS(h, "x-forwarded-proto"))
+            continue;
+        if (NAME_IS(h, "x-forwarded-for")) {
+            xff = h; /* several: keep the last, which holds the nearest hops */
+            continue;
+        }
+        if (NAME_IS(h, "cookie")) {
+            n_cookies++;
+            continue;
+        }
+        PUT(p, h->name, h->name_len);
+        PUTS(p, ": ");
+        PUT(p, h->value, h->value_len);
+        PUTS(p, "\r\n");
+    }
+    if (n_cookies > 0) {
+        /* RFC 9113 8.2.3: h2 may split cookies; HTTP/1.1 wants one field */
+        PUTS(p, "Cookie: ");
+        size_t seen = 0;
+        for (size_t i = 0; i < r->n_hdrs; i++) {
+            const struct hdr *h = &r->hdrs[i];
+            if (!NAME_IS(h, "cookie"))
+                continue;
+            if (seen++ > 0)
+                PUTS(p, "; ");
+            PUT(p, h->value, h->value_len);
+        }
+        PUTS(p, "\r\n");
+    }
+    PUTS(p, "X-Forwarded-For: ");
+    if (xff != NULL) {
+        PUT(p, xff->value, xff->value_len);
+        PUTS(p, ", ");
+    }
+    PUT(p, ip, iplen);
+    PUTS(p, "\r\n");
+    if (r->tls)
+        PUTS(p, "X-Forwarded-Proto: https\r\n");
+    else
+        PUTS(p, "X-Forwarded-Proto: http\r\n");
+    if (r->has_body) {
+        if (r->content_length >= 0) {
+            p += sprintf(p, "Content-Length: %lld\r\n", (long long)r->content_length);
+        } else {
+            PUTS(p, "Transfer-Encoding: chunked\r\n");
+            x->flags |= XF_CHUNKED_UP;
+        }
+    } else if (r->method_len == 4 && memcmp(r->method, "POST", 4) == 0) {
+        PUTS(p, "Content-Length: 0\r\n");
+    } else if (r->method_len == 3 && memcmp(r->method, "PUT", 3) == 0) {
+        PUTS(p, "Content-Length: 0\r\n");
+    }
+    PUTS(p, "\r\n");
+    x->head = buf;
+    x->head_len = (size_t)(p - buf);
+    CUT_BUG_ON(x->head_len > need);
+    return 0;
+}
+
+/* ---- routing ---- */
+
+static uint64_t worker_rand(struct worker *w)
+{
+    /* xorshift64*, seeded per worker */
+    uint64_t s = w->rng;
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    w->rng = s;
+    return s * 0x2545F4914F6CDD1Dull;
+}
+
+static uint32_t eligible_tracks(const struct snap_route *r)
+{
+    uint32_t m = 0;
+    for (size_t i = 0; i < r->n_tracks; i++)
+        if (r->tracks[i].n_servers > 0)
+            m |= 1u << i;
+    return m;
+}
+
+static int pick_track(struct xchg *x, const struct snap_route *r)
+{
+    struct worker *w = x->w;
+    const struct req_head *q = &x->req;
+    const char *v = NULL;
+    size_t vlen = 0;
+
+    if (r->override_header != NULL) {
+        const struct hdr *h = find_hdr(q->hdrs, q->n_hdrs, r->override_header,
+                                       strlen(r->override_header));
+        if (h != NULL) {
+            v = h->value;
+            vlen = h->value_len;
+        }
+    }
+    if (v == NULL && r->override_cookie != NULL)
+        find_cookie(q, r->override_cookie, &v, &vlen);
+    if (v != NULL) {
+        int t = snap_track_index(r, v, vlen);
+        if (t >= 0 && r->tracks[t].n_servers > 0) {
+            x->flags |= XF_FORCED;
+            return t;
+        }
+    }
+
+    uint32_t elig = eligible_tracks(r);
+    uint32_t wts[CONF_MAX_TRACKS];
+    for (size_t i = 0; i < r->n_tracks; i++)
+        wts[i] = r->tracks[i].weight;
+
+    if (r->sticky_cookie != NULL || r->sticky_header != NULL) {
+        v = NULL;
+        if (r->sticky_cookie != NULL) {
+            if (!find_cookie(q, r->sticky_cookie, &v, &vlen)) {
+                char id[17];
+                snprintf(id, sizeof(id), "%016llx", (unsigned long long)worker_rand(w));
+                size_t clen = strlen(r->sticky_cookie);
+                char *sc = xchg_alloc(x, clen + 64);
+                if (sc != NULL) {
+                    snprintf(sc, clen + 64, "%s=%s; Path=/; HttpOnly", r->sticky_cookie, id);
+                    x->set_cookie = sc;
+                    v = sc + clen + 1;
+                    vlen = 16;
+                }
+            }
+        } else {
+            const struct hdr *h = find_hdr(q->hdrs, q->n_hdrs, r->sticky_header,
+                                           strlen(r->sticky_header));
+            if (h != NULL) {
+                v = h->value;
+                vlen = h->value_len;
+            }
+        }
+        char ip[INET6_ADDRSTRLEN];
+        if (v == NULL) {
+            vlen = peer_ip(x, ip, sizeof(ip));
+            v = ip;
+        }
+        return sticky_pick(wts, r->n_tracks, elig, r->candidate, sticky_hash(v, vlen));
+    }
+    return swrr_pick(&w->routes[x->route].swrr, elig);
+}
+
+/* Next server of the track, round robin, skipping those already tried. */
+static const struct snap_server *pick_server(struct xchg *x)
+{
+    const struct snap_track *t = &x->snap->routes[x->route].tracks[x->track];
+    uint32_t *rr = &x->w->routes[x->route].rr_server[x->track];
+    for (size_t k = 0; k < t->n_servers; k++) {
+        size_t i = (*rr)++ % t->n_servers;
+        if (i < 64 && (x->tried & (1ull << i)))
+            continue;
+        if (i < 64)
+            x->tried |= 1ull << i;
+        return t->servers[i];
+    }
+    return NULL;
+}
+
+static int tracks_untried(const struct xchg *x)
+{
+    const struct snap_track *t = &x->snap->routes[x->route].tracks[x->track];
+    for (size_t i = 0; i < t->n_servers && i < 64; i++)
+        if (!(x->tried & (1ull << i)))
+            return 1;
+    return 0;
+}
+
+/* ---- proxy-generated responses ---- */
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+    }
+}
+
+void xchg_reply(struct xchg *x, int status)
+{
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    if (x->flags & XF_RESP_DONE)
+        return;
+    event_del(&x->timer);
+    detach_up(x, 0);
+    if (x->flags & XF_HEAD_SENT) {
+        x->flags |= XF_RESP_DONE;
+        x->ops->abort(x);
+        return;
+    }
+    x->status = status;
+    x->flags |= XF_RESP_DONE | XF_HEAD_SENT;
+    char body[96];
+    int n = snprintf(body, sizeof(body), "%d %s\n", status, status_text(status));
+    struct hdr h[2] = {
+        {"Content-Type", 12, "text/plain", 10},
+        {"Cache-Control", 13, "no-store", 8},
+    };
+    if (x->flags & XF_IS_HEAD) {
+        x->ops->send_head(x, status, h, 2, n, 1);
+        return;
+    }
+    if (x->ops->send_head(x, status, h, 2, n, 0) < 0)
+        return;
+    if (x->rbody == NULL)
+        x->rbody = evbuffer_new();
+    if (x->rbody == NULL) {
+        x->ops->abort(x);
+        return;
+    }
+    evbuffer_add(x->rbody, body, (size_t)n);
+    x->bytes_out += (size_t)n;
+    x->ops->send_data(x, x->rbody, 1);
+}
+
+static void fail(struct xchg *x, int status, const char *why)
+{
+    x->err_reason = why;
+    if (why != xchg_err_no_route)
+        cut_log(CUT_DEBUG, "w=%u %s (%d) route=%s server=%s", x->w->id, why, status,
+                x->snap && x->route >= 0 ? x->snap->routes[x->route].name : "-",
+                x->server ? x->server->name : "-");
+    xchg_reply(x, status);
+}
+
+/* ---- timers ---- */
+
+static void arm(struct xchg *x, unsigned ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&x->timer, &tv);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct xchg *x = arg;
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    if (!(x->flags & XF_CONNECTED)) {
+        if (x->up != NULL)
+            x->pool->n_connect_failures++;
+        fail(x, 504, xchg_err_connect_timeout);
+    } else {
+        fail(x, 504, xchg_err_timeout);
+    }
+}
+
+/* ---- starting ---- */
+
+void xchg_start(struct xchg *x)
+{
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    struct worker *w = x->w;
+    x->flags |= XF_STARTED;
+    worker_refresh(w);
+    x->snap = snap_ref(w->snap);
+    event_assign(&x->timer, w->base, -1, 0, timer_cb, x);
+    if (x->req.method_len == 4 && memcmp(x->req.method, "HEAD", 4) == 0)
+        x->flags |= XF_IS_HEAD;
+
+    const char *host = x->req.authority;
+    size_t host_len = x->req.authority_len;
+    if (host == NULL) {
+        host = "";
+        host_len = 0;
+    }
+    x->route = snap_match(x->snap, host, host_len, x->req.path, x->req.path_len);
+    if (x->route < 0) {
+        fail(x, 404, xchg_err_no_route);
+        return;
+    }
+    const struct snap_route *r = &x->snap->routes[x->route];
+    x->track = pick_track(x, r);
+    if (x->track < 0) {
+        fail(x, 503, xchg_err_no_track);
+        return;
+    }
+    if (build_head(x) < 0) {
+        fail(x, 503, xchg_err_memory);
+        return;
+    }
+    x->waiter.ready = NULL;
+    lease(x);
+}
+
+static void waiter_ready(struct ups_waiter *wt)
+{
+    struct xchg *x = (struct xchg *)((char *)wt - offsetof(struct xchg, waiter));
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    lease(x);
+}
+
+/* Moves the head and the buffered body onto the connected upstream. */
+static void up_attach_output(struct xchg *x)
+{
+    struct evbuffer *out = bufferevent_get_output(x->up->bev);
+    evbuffer_add(out, x->head, x->head_len);
+    if (x->pre != NULL && evbuffer_get_length(x->pre) > 0) {
+        evbuffer_add_buffer(out, x->pre);
+        x->flags |= XF_BODY_SENT;
+    }
+}
+
+static void response_parser_init(struct xchg *x);
+
+static void up_ready(struct xchg *x)
+{
+    struct bufferevent *bev = x->up->bev;
+    x->flags |= XF_CONNECTED;
+    x->t_up_us = 0;
+    response_parser_init(x);
+    up_attach_output(x);
+    bufferevent_setwatermark(bev, EV_WRITE, XCHG_BUF_LOW, 0);
+    bufferevent_setwatermark(bev, EV_READ, 0, XCHG_BUF_HIGH);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    arm(x, x->snap->timeouts.upstream_ms);
+}
+
+static void lease(struct xchg *x)
+{
+    struct worker *w = x->w;
+    for (;;) {
+        x->server = pick_server(x);
+        if (x->server == NULL) {
+            fail(x, 502, xchg_err_connect);
+            return;
+        }
+        x->pool = w->pools[x->server->id];
+        int err;
+        x->waiter.ready = waiter_ready;
+        x->up = ups_lease(x->pool, x->snap->limits.max_upstream_conns, &x->waiter, &err);
+        if (x->up != NULL)
+            break;
+        if (err == 0) {
+            /* queued for a slot: the connect timeout covers the wait */
+            arm(x, x->snap->timeouts.connect_ms);
+            return;
+        }
+        cut_log(CUT_DEBUG, "w=%u connect to %s failed: %s", w->id, x->server->name,
+                strerror(-err));
+        if (!tracks_untried(x)) {
+            fail(x, 502, xchg_err_connect);
+            return;
+        }
+    }
+    bufferevent_setcb(x->up->bev, up_read_cb, up_write_cb, up_event_cb, x);
+    if (x->up->state == UPS_BUSY) {
+        x->flags |= XF_REUSED;
+        up_ready(x);
+    } else {
+        x->flags &= ~XF_REUSED;
+        bufferevent_enable(x->up->bev, EV_WRITE);
+        arm(x, x->snap->timeouts.connect_ms);
+    }
+}
+
+/* ---- request body ---- */
+
+int xchg_req_body(struct xchg *x, const void *data, size_t n)
+{
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    if (x->flags & XF_RESP_DONE)
+        return -1;
+    struct evbuffer *out;
+    if (x->flags & XF_CONNECTED) {
+        out = bufferevent_get_output(x->up->bev);
+        x->flags |= XF_BODY_SENT;
+    } else {
+        if (x->pre == NULL && (x->pre = evbuffer_new()) == NULL) {
+            fail(x, 503, xchg_err_memory);
+            return -1;
+        }
+        out = x->pre;
+    }
+    x->bytes_in += n;
+    if (x->flags & XF_CHUNKED_UP) {
+        char sz[24];
+        int k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
+        evbuffer_add(out, sz, (size_t)k);
+        evbuffer_add(out, data, n);
+        evbuffer_add(out, "\r\n", 2);
+    } else {
+        evbuffer_add(out, data, n);
+    }
+    if (evbuffer_get_length(out) > XCHG_BUF_HIGH) {
+        x->unacked += n;
+        if (!(x->flags & XF_FRONT_PAUSED)) {
+            x->flags |= XF_FRONT_PAUSED;
+            x->ops->pause_read(x);
+        }
+    } else {
+        x->ops->req_consumed(x, n);
+    }
+    return 0;
+}
+
+void xchg_req_end(struct xchg *x)
+{
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    if (x->flags & XF_REQ_END)
+        return;
+    x->flags |= XF_REQ_END;
+    if ((x->flags & XF_CHUNKED_UP) && !(x->flags & XF_RESP_DONE)) {
+        struct evbuffer *out;
+        if (x->flags & XF_CONNECTED) {
+            out = bufferevent_get_output(x->up->bev);
+        } else {
+            if (x->pre == NULL && (x->pre = evbuffer_new()) == NULL) {
+                fail(x, 503, xchg_err_memory);
+                return;
+            }
+            out = x->pre;
+        }
+        evbuffer_add(out, "0\r\n\r\n", 5);
+    }
+}
+
+static void up_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct xchg *x = arg;
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    if (!(x->flags & XF_UP_DONE))
+        arm(x, x->snap->timeouts.upstream_ms);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) > XCHG_BUF_LOW)
+        return;
+    if (x->unacked) {
+        size_t n = x->unacked;
+        x->unacked = 0;
+        x->ops->req_consumed(x, n);
+    }
+    if (x->flags & XF_FRONT_PAUSED) {
+        x->flags &= ~XF_FRONT_PAUSED;
+        x->ops->resume_read(x);
+    }
+}
+
+/* ---- response ---- */
+
+static int hp_cur_push(struct xchg *x, const char *at, size_t len)
+{
+    if (x->cur_len + len > x->cur_cap) {
+        size_t cap = x->cur_cap ? x->cur_cap : 256;
+        while (cap < x->cur_len + len)
+            cap *= 2;
+        char *p = realloc(x->cur, cap);
+        if (p == NULL)
+            return -1;
+        x->cur = p;
+        x->cur_cap = cap;
+    }
+    memcpy(x->cur + x->cur_len, at, len);
+    x->cur_len += len;
+    x->rh_bytes += len;
+    return x->rh_bytes > XCHG_MAX_RESP_HEAD_BYTES ? -1 : 0;
+}
+
+/* A complete field: name is cur[0, cur_name_len), value the rest. */
+static int hp_cur_flush(struct xchg *x)
+{
+    if (x->cur_state != 2)
+        return 0;
+    x->cur_state = 0;
+    if (x->n_rh == x->rh_cap) {
+        if (x->rh_cap >= XCHG_MAX_RESP_HEADERS)
+            return -1;
+        size_t cap = x->rh_cap ? x->rh_cap * 2 : 16;
+        struct hdr *h = xchg_alloc(x, cap * sizeof(*h));
+        if (h == NULL)
+            return -1;
+        if (x->n_rh)
+            memcpy(h, x->rh, x->n_rh * sizeof(*h));
+        x->rh = h;
+        x->rh_cap = cap;
+    }
+    char *p = xchg_strdup(x, x->cur, x->cur_len);
+    if (p == NULL)
+        return -1;
+    struct hdr *h = &x->rh[x->n_rh++];
+    h->name = p;
+    h->name_len = x->cur_name_len;
+    h->value = p + x->cur_name_len;
+    h->value_len = x->cur_len - x->cur_name_len;
+    x->cur_len = 0;
+    return 0;
+}
+
+static int hp_on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct xchg *x = p->data;
+    if (x->cur_state == 2 && hp_cur_flush(x) < 0)
+        return -1;
+    if (x->cur_state == 0) {
+        x->cur_state = 1;
+        x->cur_len = 0;
+    }
+    return hp_cur_push(x, at, len);
+}
+
+static int hp_on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct xchg *x = p->data;
+    if (x->cur_state == 1) {
+        x->cur_state = 2;
+        x->cur_name_len = x->cur_len;
+    }
+    return hp_cur_push(x, at, len);
+}
+
+static int hp_on_headers_complete(http_parser *p)
+{
+    struct xchg *x = p->data;
+    if (hp_cur_flush(x) < 0)
+        return -1;
+    int status = p->status_code;
+    if (status >= 100 && status < 200) {
+        /* interim response: forget it and parse the next head */
+        x->flags |= XF_INFORMATIONAL;
+        x->n_rh = 0;
+        x->rh_bytes = 0;
+        return 0;
+    }
+    x->t_up_us = cut_now_us();
+    x->status = status;
+    const struct hdr *conn = find_hdr(x->rh, x->n_rh, "connection", 10);
+    /* filter in place: drop hop-by-hop and Content-Length (given apart) */
+    size_t k = 0;
+    for (size_t i = 0; i < x->n_rh; i++) {
+        const struct hdr *h = &x->rh[i];
+        if (is_hop_by_hop(h, conn) || NAME_IS(h, "content-length"))
+            continue;
+        x->rh[k++] = *h;
+    }
+    x->n_rh = k;
+    if (x->set_cookie != NULL && x->n_rh < x->rh_cap) {
+        struct hdr *h = &x->rh[x->n_rh++];
+        h->name = "Set-Cookie";
+        h->name_len = 10;
+        h->value = x->set_cookie;
+        h->value_len = strlen(x->set_cookie);
+    }
+    int64_t clen = -1;
+    if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED))
+        clen = (int64_t)p->content_length;
+    int no_body = (x->flags & XF_IS_HEAD) || status == 204 || status == 304;
+    if (status == 204)
+        clen = -1;
+    if (!no_body && clen == 0)
+        no_body = 1;
+    x->flags |= XF_HEAD_SENT;
+    if (no_body)
+        x->flags |= XF_RESP_DONE;
+    if (x->ops->send_head(x, status, x->rh, x->n_rh, clen, no_body) < 0) {
+        x->flags |= XF_RESP_DONE;
+        return -1;
+    }
+    return (x->flags & XF_IS_HEAD) ? 1 : 0;
+}
+
+static int hp_on_body(http_parser *p, const char *at, size_t len)
+{
+    struct xchg *x = p->data;
+    if (x->flags & XF_RESP_DONE)
+        return 0;
+    if (x->rbody == NULL && (x->rbody = evbuffer_new()) == NULL)
+        return -1;
+    x->bytes_out += len;
+    return evbuffer_add(x->rbody, at, len);
+}
+
+static int hp_on_message_complete(http_parser *p)
+{
+    struct xchg *x = p->data;
+    if (x->flags & XF_INFORMATIONAL) {
+        x->flags &= ~XF_INFORMATIONAL;
+        return 0;
+    }
+    x->flags |= XF_UP_DONE;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_header_field = hp_on_header_field,
+    .on_header_value = hp_on_header_value,
+    .on_headers_complete = hp_on_headers_complete,
+    .on_body = hp_on_body,
+    .on_message_complete = hp_on_message_complete,
+};
+
+static void response_parser_init(struct xchg *x)
+{
+    http_parser_init(&x->rp, HTTP_RESPONSE);
+    x->rp.data = x;
+    x->n_rh = 0;
+    x->rh_bytes = 0;
+    x->cur_state = 0;
+    x->cur_len = 0;
+}
+
+/* The upstream response ended well: hand back the connection. */
+static void finish(struct xchg *x)
+{
+    event_del(&x->timer);
+    int reusable = http_should_keep_alive(&x->rp) && (x->flags & XF_REQ_END) &&
+                   evbuffer_get_length(bufferevent_get_output(x->up->bev)) == 0 &&
+                   (x->pre == NULL || evbuffer_get_length(x->pre) == 0);
+    detach_up(x, reusable);
+}
+
+/* Upstream failed before the response completed. */
+static void up_failed(struct xchg *x, const char *why)
+{
+    if (x->flags & XF_RESP_DONE) {
+        detach_up(x, 0);
+        return;
+    }
+    /* a reused keep-alive connection may have been closed by the server just
+     * as we sent: retry once on a fresh one when nothing of the body left */
+    if ((x->flags & XF_REUSED) && !(x->flags & (XF_GOT_BYTES | XF_RETRIED | XF_BODY_SENT))) {
+        x->flags |= XF_RETRIED;
+        detach_up(x, 0);
+        x->tried = 0;
+        lease(x);
+        return;
+    }
+    if (!(x->flags & XF_HEAD_SENT)) {
+        fail(x, 502, why);
+        return;
+    }
+    x->err_reason = why;
+    xchg_reply(x, 502); /* head sent: aborts */
+}
+
+/* Runs the parser over the upstream input; forwards the body. */
+static void up_process(struct xchg *x, int eof)
+{
+    struct evbuffer *in = bufferevent_get_input(x->up->bev);
+    struct evbuffer_iovec v[8];
+    size_t used = 0;
+    int n = evbuffer_peek(in, -1, NULL, v, 8);
+    if (n > 8)
+        n = 8;
+    if (n > 0)
+        x->flags |= XF_GOT_BYTES;
+    for (int i = 0; i < n && !(x->flags & XF_UP_DONE); i++) {
+        size_t k = http_parser_execute(&x->rp, &resp_settings, v[i].iov_base, v[i].iov_len);
+        used += k;
+        if (HTTP_PARSER_ERRNO(&x->rp) != HPE_OK && HTTP_PARSER_ERRNO(&x->rp) != HPE_PAUSED)
+            break;
+        if (k < v[i].iov_len)
+            break;
+    }
+    evbuffer_drain(in, used);
+    if (eof && !(x->flags & XF_UP_DONE) && HTTP_PARSER_ERRNO(&x->rp) == HPE_OK)
+        http_parser_execute(&x->rp, &resp_settings, NULL, 0);
+    enum http_errno e = HTTP_PARSER_ERRNO(&x->rp);
+    if (e != HPE_OK && e != HPE_PAUSED) {
+        if (!(x->flags & XF_HEAD_SENT) || !(x->flags & XF_RESP_DONE))
+            up_failed(x, xchg_err_bad_response);
+        else
+            detach_up(x, 0);
+        return;
+    }
+    int done = (x->flags & XF_UP_DONE) != 0;
+    if (x->flags & XF_HEAD_SENT && !(x->flags & XF_RESP_DONE)) {
+        if ((x->rbody != NULL && evbuffer_get_length(x->rbody) > 0) || done) {
+            if (done)
+                x->flags |= XF_RESP_DONE;
+            if (x->ops->send_data(x, x->rbody ? x->rbody : NULL, done) < 0) {
+                x->flags |= XF_RESP_DONE;
+                detach_up(x, 0);
+                return;
+            }
+        }
+    }
+    if (done) {
+        finish(x);
+        return;
+    }
+    if (eof) {
+        up_failed(x, xchg_err_reset);
+        return;
+    }
+    if (x->ops->pending(x) > XCHG_BUF_HIGH) {
+        x->flags |= XF_UP_PAUSED;
+        bufferevent_disable(x->up->bev, EV_READ);
+    }
+    arm(x, x->snap->timeouts.upstream_ms);
+}
+
+static void up_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct xchg *x = arg;
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    up_process(x, 0);
+}
+
+static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct xchg *x = arg;
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    if (what & BEV_EVENT_CONNECTED) {
+        x->up->state = UPS_BUSY;
+        up_ready(x);
+        return;
+    }
+    if (!(x->flags & XF_CONNECTED)) {
+        /* connect failed: another server of the same track, once each */
+        x->pool->n_connect_failures++;
+        cut_log(CUT_DEBUG, "w=%u connect to %s failed", x->w->id, x->server->name);
+        event_del(&x->timer);
+        detach_up(x, 0);
+        if (tracks_untried(x))
+            lease(x);
+        else
+            fail(x, 502, xchg_err_connect);
+        return;
+    }
+    if (what & BEV_EVENT_EOF) {
+        up_process(x, 1);
+        return;
+    }
+    up_failed(x, xchg_err_reset);
+}
+
+void xchg_front_drained(struct xchg *x)
+{
+    CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    if ((x->flags & XF_UP_PAUSED) && x->up != NULL) {
+        x->flags &= ~XF_UP_PAUSED;
+        bufferevent_enable(x->up->bev, EV_READ);
+    }
+}
