@@ -13,10 +13,10 @@ WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Werror=implicit-function-declaration -Werror=incompatible-pointer-types -Werror
 HARDEN    := -fstack-protector-strong -fno-strict-overflow
 ifeq ($(VARIANT),asan)
-OPT       := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DCUT_DEBUG=1
+OPT       := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DCUT_DEBUG_BUILD=1
 LDOPT     := -fsanitize=address,undefined
 else ifeq ($(VARIANT),tsan)
-OPT       := -O1 -g -fsanitize=thread -DCUT_DEBUG=1
+OPT       := -O1 -g -fsanitize=thread -DCUT_DEBUG_BUILD=1
 LDOPT     := -fsanitize=thread
 else
 OPT       := -O2 -g -fno-omit-frame-pointer -D_FORTIFY_SOURCE=2

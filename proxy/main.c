@@ -154,7 +154,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "evthread_use_pthreads failed\n");
         return 1;
     }
-#ifdef CUT_DEBUG
+#ifdef CUT_DEBUG_BUILD
     event_enable_debug_mode();
 #endif
 

@@ -84,7 +84,8 @@ struct snap {
 /*
  * Builds a snapshot from <c> with the config's weights, refcount 1. The
  * candidate of a route is its guard candidate, else a track named "canary",
- * else -1. Returns NULL on allocation failure.
+ * else -1. Returns NULL on allocation failure, or when <c> cannot be
+ * represented (a NULL name, more than CONF_MAX_TRACKS tracks).
  */
 struct snap *snap_from_conf(const struct conf *c, uint64_t generation, uint64_t conf_generation,
                             uint64_t now_ms);
@@ -94,6 +95,8 @@ struct snap *snap_from_conf(const struct conf *c, uint64_t generation, uint64_t 
  * <route> has weights <w> (one per track, in track order) from source <src>.
  * Tracks whose weight changed get since_ms = <now_ms>. Returns NULL on
  * allocation failure. <old> is not modified.
+ * Every track of <route> gets src = <src> (the vector came from there as a
+ * whole); other routes keep theirs. NULL too if <route> is out of range.
  */
 struct snap *snap_with_weights(const struct snap *old, size_t route, const uint32_t *w,
                                enum weight_src src, uint64_t generation, uint64_t now_ms);
@@ -109,6 +112,10 @@ int snap_track_index(const struct snap_route *r, const char *name, size_t len);
  * (compared case-insensitively, any ":port" suffix ignored), then the longest
  * path prefix matching <path>; on a tie an exact host beats a suffix which
  * beats "*", then config order. Returns the route index or -1 (404).
+ * Refinements: a trailing dot on <host> is ignored; between two suffix rules
+ * the longer suffix wins (nginx); prefixes are plain case-sensitive byte
+ * prefixes, so "/api" matches "/api", "/api/x", "/api?q" and also "/apix"
+ * (nginx prefix locations; write "/api/" to exclude it). Does not allocate.
  */
 int snap_match(const struct snap *s, const char *host, size_t host_len, const char *path,
                size_t path_len);
