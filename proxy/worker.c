@@ -405,7 +405,14 @@ int worker_init(struct worker *w, unsigned id, struct shared *sh, char *err, siz
     w->shared = sh;
     w->conns.next = w->conns.prev = &w->conns;
     event_set_log_callback(libevent_log_cb);
-    w->base = event_base_new();
+    /* The epoll changelist folds the add/del pairs that bufferevents make on
+     * every write into one epoll_ctl, or none, per loop iteration. */
+    struct event_config *cfg = event_config_new();
+    if (cfg != NULL)
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = cfg != NULL ? event_base_new_with_config(cfg) : NULL;
+    if (cfg != NULL)
+        event_config_free(cfg);
     if (w->base == NULL) {
         snprintf(err, errlen, "event_base_new failed");
         return -1;
