@@ -128,6 +128,13 @@ struct conf {
  * Loads <path>. Returns a new conf (free with conf_free) or NULL with a
  * message "file:line: what is wrong" in <err>. The result is validated
  * (conf_validate) before it is returned.
+ *
+ * Unknown keys, wrong types and out-of-range values are errors; absent keys
+ * take the defaults above. Relative paths in the file (TLS cert/key,
+ * token_file, logs) are relative to the process's working directory.
+ * libconfig 1.5 truncates integer literals beyond 32 bits, so such literals
+ * without an L suffix are refused (5000000000L is accepted). The first
+ * error wins.
  */
 struct conf *conf_load(const char *path, char *err, size_t errlen);
 
@@ -135,7 +142,15 @@ struct conf *conf_load(const char *path, char *err, size_t errlen);
  * Semantic checks on a parsed conf: unique route and track names, guard
  * tracks exist, weights in range and not all zero, at least one listener,
  * at least one server per track, cert/key readable. Returns 0 or -1 with a
- * message in <err>. Pure but for access(2) on the TLS files.
+ * message in <err>. Pure but for stat(2)/access(2) on the TLS and token files.
+ *
+ * Also checks, for structs built by hand: names, host and path_prefix
+ * syntax, listener/admin/redis/server address strings (the parsed addr
+ * fields may be left zero), duplicate listeners, two routes with the same
+ * match, sticky with both cookie and header, log_level, guard action,
+ * token_file readable. Messages read "<c->path>:<line>: ..." using the line
+ * fields above (1 where the struct has none). Scalar ranges (timeouts,
+ * limits, guard numbers) are the loader's job and are not re-checked.
  */
 int conf_validate(const struct conf *c, char *err, size_t errlen);
 
