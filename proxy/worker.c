@@ -358,7 +358,13 @@ static void libevent_log_cb(int severity, const char *msg)
     cut_log(level, "libevent: %s", msg);
 }
 
-static int listen_socket(const struct conf_listen *cl, char *err, size_t errlen)
+/*
+ * Binds <cl>. With <exclusive>, binds without SO_REUSEPORT and closes at
+ * once: a probe run before the workers bind, so that a port some other
+ * process already holds with SO_REUSEPORT (an old instance, say) is refused
+ * with EADDRINUSE instead of silently sharing its traffic.
+ */
+static int listen_socket(const struct conf_listen *cl, int exclusive, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -381,12 +387,16 @@ static int listen_socket(const struct conf_listen *cl, char *err, size_t errlen)
         goto fail;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+    if (!exclusive && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
         goto fail;
     if (cl->addr.family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, len) == -1)
         goto fail;
+    if (exclusive) {
+        close(fd);
+        return 0;
+    }
     if (listen(fd, 1024) == -1)
         goto fail;
     return fd;
@@ -435,7 +445,9 @@ int worker_init(struct worker *w, unsigned id, struct shared *sh, char *err, siz
     }
     w->n_listeners = c->n_listens;
     for (size_t i = 0; i < c->n_listens; i++) {
-        int fd = listen_socket(&c->listens[i], err, errlen);
+        if (id == 0 && listen_socket(&c->listens[i], 1, err, errlen) == -1)
+            return -1;
+        int fd = listen_socket(&c->listens[i], 0, err, errlen);
         if (fd == -1)
             return -1;
         struct lctx *lc = (struct lctx *)w->listener_ctx + i;

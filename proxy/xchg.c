@@ -217,7 +217,7 @@ static void detach_up(struct xchg *x, int reusable)
 void xchg_free(struct xchg *x)
 {
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
-    if (x->flags & XF_STARTED)
+    if ((x->flags & XF_STARTED) || x->status != 0)
         stats_done(x->w, x->snap, x->route, x->track, x->server, x->status, x->err_reason,
                    (x->flags & XF_FORCED) != 0, x->flags & XF_RESP_DONE,
                    x->t_up_us ? x->t_up_us - x->t0_us : 0);
@@ -612,6 +612,8 @@ void xchg_reply(struct xchg *x, int status)
     }
     x->status = status;
     x->flags |= XF_RESP_DONE | XF_HEAD_SENT;
+    if (x->req.method_len == 4 && memcmp(x->req.method, "HEAD", 4) == 0)
+        x->flags |= XF_IS_HEAD;
     char body[96];
     int n = snprintf(body, sizeof(body), "%d %s\n", status, status_text(status));
     struct hdr h[2] = {
@@ -704,11 +706,20 @@ void xchg_start(struct xchg *x)
     lease(x);
 }
 
+static int try_server(struct xchg *x);
+static void leased(struct xchg *x);
+
+/* A slot freed up in the pool we queued on: try the same server again. */
 static void waiter_ready(struct ups_waiter *wt)
 {
     struct xchg *x = (struct xchg *)((char *)wt - offsetof(struct xchg, waiter));
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
-    lease(x);
+    event_del(&x->timer);
+    int r = try_server(x);
+    if (r > 0)
+        leased(x);
+    else if (r < 0)
+        lease(x); /* failed at once: the next server, or 502 */
 }
 
 /* Moves the head and the buffered body onto the connected upstream. */
@@ -737,33 +748,30 @@ static void up_ready(struct xchg *x)
     arm(x, x->snap->timeouts.upstream_ms);
 }
 
-static void lease(struct xchg *x)
+/*
+ * Tries to lease a connection to x->server. Returns 1 when leased, 0 when
+ * queued for a pool slot (the connect timeout covers the wait), -1 when the
+ * connect failed at once.
+ */
+static int try_server(struct xchg *x)
 {
-    struct worker *w = x->w;
-    for (;;) {
-        x->server = pick_server(x);
-        if (x->server == NULL) {
-            fail(x, 502, xchg_err_connect);
-            return;
-        }
-        x->pool = w->pools[x->server->id];
-        int err;
-        x->waiter.ready = waiter_ready;
-        x->up = ups_lease(x->pool, x->snap->limits.max_upstream_conns, &x->waiter, &err);
-        if (x->up != NULL)
-            break;
-        if (err == 0) {
-            /* queued for a slot: the connect timeout covers the wait */
-            arm(x, x->snap->timeouts.connect_ms);
-            return;
-        }
-        cut_log(CUT_DEBUG, "w=%u connect to %s failed: %s", w->id, x->server->name,
-                strerror(-err));
-        if (!tracks_untried(x)) {
-            fail(x, 502, xchg_err_connect);
-            return;
-        }
+    int err;
+    x->pool = x->w->pools[x->server->id];
+    x->waiter.ready = waiter_ready;
+    x->up = ups_lease(x->pool, x->snap->limits.max_upstream_conns, &x->waiter, &err);
+    if (x->up != NULL)
+        return 1;
+    if (err == 0) {
+        arm(x, x->snap->timeouts.connect_ms);
+        return 0;
     }
+    cut_log(CUT_DEBUG, "w=%u connect to %s failed: %s", x->w->id, x->server->name,
+            strerror(-err));
+    return -1;
+}
+
+static void leased(struct xchg *x)
+{
     bufferevent_setcb(x->up->bev, up_read_cb, up_write_cb, up_event_cb, x);
     if (x->up->state == UPS_BUSY) {
         x->flags |= XF_REUSED;
@@ -773,6 +781,24 @@ static void lease(struct xchg *x)
         bufferevent_enable(x->up->bev, EV_WRITE);
         arm(x, x->snap->timeouts.connect_ms);
     }
+}
+
+/* Picks the next untried server of the track and leases a connection to it. */
+static void lease(struct xchg *x)
+{
+    for (;;) {
+        x->server = pick_server(x);
+        if (x->server == NULL) {
+            fail(x, 502, xchg_err_connect);
+            return;
+        }
+        int r = try_server(x);
+        if (r == 0)
+            return;
+        if (r > 0)
+            break;
+    }
+    leased(x);
 }
 
 /* ---- request body ---- */
@@ -1103,8 +1129,12 @@ static void up_process(struct xchg *x, int eof)
         return;
     }
     if (x->ops->pending(x) > XCHG_BUF_HIGH) {
+        /* the client is slow, not the upstream: the front's own write
+         * timeout watches the client meanwhile */
         x->flags |= XF_UP_PAUSED;
         bufferevent_disable(x->up->bev, EV_READ);
+        event_del(&x->timer);
+        return;
     }
     arm(x, x->snap->timeouts.upstream_ms);
 }
@@ -1150,5 +1180,6 @@ void xchg_front_drained(struct xchg *x)
     if ((x->flags & XF_UP_PAUSED) && x->up != NULL) {
         x->flags &= ~XF_UP_PAUSED;
         bufferevent_enable(x->up->bev, EV_READ);
+        arm(x, x->snap->timeouts.upstream_ms);
     }
 }

@@ -65,7 +65,8 @@ struct front_ops {
      */
     int (*send_head)(struct xchg *x, int status, const struct hdr *hdrs, size_t n,
                      int64_t content_length, int end);
-    /* Moves all bytes of <buf> to the client side. <end> = 1: last data. */
+    /* Moves all bytes of <buf> to the client side. <end> = 1: last data.
+     * <buf> may be NULL (no bytes) when only the end is signalled. */
     int (*send_data)(struct xchg *x, struct evbuffer *buf, int end);
     /* Bytes queued by the front for this exchange and not yet written. */
     size_t (*pending)(struct xchg *x);
