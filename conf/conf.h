@@ -120,6 +120,7 @@ struct conf {
     struct conf_route *routes;
     size_t n_routes;
     char *access_log;  /* NULL: off; "-" stdout; else a path */
+    double access_log_sample; /* share of exchanges logged, 0..1, default 1 */
     char *error_log;   /* NULL: stderr */
     char *log_level;   /* "err", "warn", "info" (default), "debug" */
 };

@@ -728,6 +728,7 @@ static const struct conf_field top_fields[] = {
     GROUP("limits", offsetof(struct conf, limits), &limits_table, NULL),
     LIST("routes", parse_routes),
     STR(conf, access_log, NULL, NULL, 0),
+    NUM(conf, access_log_sample, CONF_DOUBLE, 0, 1, 1.0),
     STR(conf, error_log, NULL, NULL, 0),
     STR(conf, log_level, "info", check_log_level, 0),
 };

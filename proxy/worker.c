@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "accesslog.h"
 #include "front.h"
 #include "log.h"
 #include "tls.h"
@@ -430,7 +431,8 @@ int worker_init(struct worker *w, unsigned id, struct shared *sh, char *err, siz
     w->wake = event_new(w->base, -1, 0, wake_cb, w);
     w->reaper = event_new(w->base, -1, 0, reaper_cb, w);
     w->drain_timer = evtimer_new(w->base, drain_timer_cb, w);
-    if (w->wake == NULL || w->reaper == NULL || w->drain_timer == NULL) {
+    if (w->wake == NULL || w->reaper == NULL || w->drain_timer == NULL ||
+        alog_worker_init(w) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -491,6 +493,9 @@ void worker_join(struct worker *w)
         l = next;
     }
     reaper_cb(-1, 0, w);
+    alog_flush(w);
+    if (w->alog.timer != NULL)
+        event_free(w->alog.timer);
     close_listeners(w);
     free(w->listeners);
     free(w->listener_ctx);

@@ -53,6 +53,15 @@ struct worker_route_state {
     uint32_t rr_server[CONF_MAX_TRACKS]; /* round robin index per track */
 };
 
+/* Per-worker access log buffer (accesslog.c). */
+struct alog_buf {
+    size_t len;
+    long stamp_sec;
+    char stamp[32];
+    struct event *timer;
+    char buf[4096 + 2048];
+};
+
 struct worker {
     unsigned id;
     pthread_t thread;
@@ -75,6 +84,7 @@ struct worker {
     uint64_t seq;           /* request counter, for ids */
     uint64_t rng;           /* xorshift state (sticky cookie ids) */
     struct worker_stats stats;
+    struct alog_buf alog;
     atomic_int want_drain;
 };
 

@@ -27,6 +27,7 @@
 #include "../routing/snap.h"
 #include "../routing/sticky.h"
 #include "../routing/swrr.h"
+#include "accesslog.h"
 #include "log.h"
 #include "stats.h"
 #include "ups.h"
@@ -96,7 +97,7 @@ struct xchg {
     int status;
     const char *set_cookie; /* "Set-Cookie" value to add, or NULL */
     const char *err_reason; /* why the proxy answered itself */
-    uint64_t t0_us, t_up_us;
+    uint64_t t0_us, t_up_us, t_sent_us;
     uint64_t bytes_in, bytes_out;
 
     struct arena_chunk *chunks;
@@ -214,13 +215,40 @@ static void detach_up(struct xchg *x, int reusable)
     ups_release(c, reusable, x->snap ? x->snap->timeouts.upstream_idle_ms : 1000);
 }
 
+static void access_log(struct xchg *x)
+{
+    const struct snap_route *r = x->snap && x->route >= 0 ? &x->snap->routes[x->route] : NULL;
+    struct alog_entry e = {
+        .route = r ? r->name : NULL,
+        .track = r && x->track >= 0 ? r->tracks[x->track].name : NULL,
+        .server = x->server ? x->server->name : NULL,
+        .method = x->req.method,
+        .method_len = x->req.method_len,
+        .path = x->req.path,
+        .path_len = x->req.path_len,
+        .status = x->status,
+        .bytes_in = x->bytes_in,
+        .bytes_out = x->bytes_out,
+        .upstream_us = x->t_up_us ? (int64_t)(x->t_up_us - x->t_sent_us) : -1,
+        .total_us = cut_now_us() - x->t0_us,
+        .proto = x->proto == XCHG_H2 ? "HTTP/2" : x->req.http_minor ? "HTTP/1.1" : "HTTP/1.0",
+        .tls = x->req.tls,
+        .forced = (x->flags & XF_FORCED) != 0,
+        .reason = x->err_reason,
+    };
+    alog_write(x->w, &e);
+}
+
 void xchg_free(struct xchg *x)
 {
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
-    if ((x->flags & XF_STARTED) || x->status != 0)
+    if ((x->flags & XF_STARTED) || x->status != 0) {
         stats_done(x->w, x->snap, x->route, x->track, x->server, x->status, x->err_reason,
                    (x->flags & XF_FORCED) != 0, x->flags & XF_RESP_DONE,
-                   x->t_up_us ? x->t_up_us - x->t0_us : 0);
+                   x->t_up_us ? x->t_up_us - x->t_sent_us : 0);
+        if (alog_enabled())
+            access_log(x);
+    }
     event_del(&x->timer);
     detach_up(x, 0);
     if (x->pre != NULL)
@@ -740,6 +768,7 @@ static void up_ready(struct xchg *x)
     struct bufferevent *bev = x->up->bev;
     x->flags |= XF_CONNECTED;
     x->t_up_us = 0;
+    x->t_sent_us = cut_now_us();
     response_parser_init(x);
     up_attach_output(x);
     bufferevent_setwatermark(bev, EV_WRITE, XCHG_BUF_LOW, 0);
