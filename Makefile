@@ -124,6 +124,11 @@ demo: deps cutover
 bench: cutover
 	$(Q)bench/run.sh
 
+# Cutover latency: HSET + PUBLISH to traffic on the new track, pub/sub and poll only.
+# Writes bench/results/cutover-latency.md. About a minute; bounded in flips and time.
+bench-cutover: cutover
+	$(Q)/usr/bin/python3 bench/cutover.py --cutover $(abspath $(BIN)) --origin $(abspath $(ORIGIN)) $(BENCH_ARGS)
+
 lint: check-headers
 	$(Q)! grep -nE '<event2/|<sys/socket.h>|<nghttp2/|"\.\./proxy/' $(filter-out routing/redis_source.c,$(wildcard routing/*.[ch])) || \
 	  (echo "lint: routing/ must not use sockets, libevent or nghttp2"; exit 1)

@@ -114,9 +114,27 @@ static int tok_push(struct h1c *c, const char *at, size_t len)
     return 0;
 }
 
+/* RFC 9110 5.6.2: field names are tokens. http-parser, as Debian builds it
+ * (not HTTP_PARSER_STRICT), lets some non-token bytes through. */
+static int is_token(const char *p, size_t n)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch != 0 && strchr(tchar, ch) != NULL)))
+            return 0;
+    }
+    return 1;
+}
+
 static int tok_flush(struct h1c *c)
 {
     const struct snap *s = c->w->snap;
+    if (c->tok_state == 3 && !c->reject && !is_token(c->tok, c->tok_name_len))
+        c->reject = 400;
     if (c->tok_state == 3) {
         if (++c->n_headers > s->limits.max_headers) {
             if (!c->reject)

@@ -14,7 +14,10 @@
 
 #include "../conf/conf.h"
 #include "../routing/snap.h"
+#include "accesslog.h"
 #include "log.h"
+#include "stats.h"
+#include "redis_glue.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -31,7 +34,11 @@ struct app {
     struct event_base *base;
     uint64_t generation, conf_generation;
     int stopping;
+    struct redis_glue *redis; /* Redis weights: source, timer, overrides held */
+    struct event *tick;       /* 10 ms: collect worker stats, run the guards */
 };
+
+#define STATS_TICK_MS 10
 
 static void usage(FILE *f)
 {
@@ -68,6 +75,9 @@ static void reload(struct app *app)
     }
     if (listeners_differ(app->conf, c))
         cut_log(CUT_WARN, "reload: listeners and workers changes need a restart; kept as they were");
+    /* Redis: re-apply the overrides held before publishing, so a reload never undoes them */
+    s = redis_glue_reload(app->redis, c, s);
+    stats_configure(s, c, cut_now_ms());
     shared_publish(&app->shared, s);
     /* workers and listeners still use the first conf's listener entries */
     if (app->shared.conf != app->conf)
@@ -75,6 +85,17 @@ static void reload(struct app *app)
     app->conf = c;
     cut_log(CUT_INFO, "configuration reloaded from %s (generation %llu)", app->conf_path,
             (unsigned long long)app->conf_generation);
+}
+
+static void on_guard_trip(void *arg, struct rt_route *r, const struct guard_reason *why)
+{
+    cut_log(CUT_WARN, "guard tripped route=%s: %s", r->name, why->text);
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *app = arg;
+    stats_collect(app->workers, app->n_workers, NULL, cut_now_ms(), on_guard_trip, app);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -86,6 +107,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         break;
     case SIGUSR1:
         cut_log_reopen();
+        alog_reopen();
         cut_log(CUT_INFO, "log files reopened");
         break;
     case SIGTERM:
@@ -149,6 +171,13 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (app.conf->access_log != NULL) {
+        int e = alog_open(app.conf->access_log, app.conf->access_log_sample);
+        if (e < 0) {
+            fprintf(stderr, "access_log %s: %s\n", app.conf->access_log, strerror(-e));
+            return 1;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() == -1) {
         fprintf(stderr, "evthread_use_pthreads failed\n");
@@ -181,6 +210,20 @@ int main(int argc, char **argv)
         return 1;
     }
     atomic_store(&sh->snap, s);
+    stats_configure(s, app.conf, cut_now_ms());
+
+    app.base = event_base_new();
+    if (app.base == NULL)
+        return 1;
+    /* Redis weights: the source runs on this (main) thread's base, never on a worker's.
+     * The first read (bounded) happens before the listeners open, so the first requests
+     * already follow Redis and none waits for it. */
+    app.redis = redis_glue_new(app.base, sh, &app.generation, app.conf);
+    if (app.redis == NULL) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
+    redis_glue_wait_synced(app.redis, 1000);
 
     app.n_workers = app.conf->workers ? app.conf->workers : 1;
     app.workers = calloc(app.n_workers, sizeof(*app.workers));
@@ -192,9 +235,6 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    app.base = event_base_new();
-    if (app.base == NULL)
-        return 1;
     int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
     struct event *sev[4];
     for (int i = 0; i < 4; i++) {
@@ -203,6 +243,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "cannot install signal handlers\n");
             return 1;
         }
+    }
+    app.tick = event_new(app.base, -1, EV_PERSIST, tick_cb, &app);
+    struct timeval tick_tv = {0, STATS_TICK_MS * 1000};
+    if (app.tick == NULL || event_add(app.tick, &tick_tv) == -1) {
+        fprintf(stderr, "cannot start the stats timer\n");
+        return 1;
     }
     for (unsigned i = 0; i < app.n_workers; i++) {
         int e = worker_run(&app.workers[i]);
@@ -222,6 +268,9 @@ int main(int argc, char **argv)
     cut_log(CUT_INFO, "stopped");
     for (int i = 0; i < 4; i++)
         event_free(sev[i]);
+    event_free(app.tick);
+    stats_free_all();
+    redis_glue_free(app.redis);
     event_base_free(app.base);
     free(app.workers);
     snap_unref(atomic_load(&sh->snap));
@@ -233,6 +282,7 @@ int main(int argc, char **argv)
         conf_free((struct conf *)sh->conf);
     conf_free(app.conf);
     pthread_mutex_destroy(&sh->publish_lock);
+    alog_close();
     libevent_global_shutdown();
     return 0;
 }

@@ -1,34 +1,140 @@
 /*
- * stats.h: per-worker counters, plain integers written only by their worker
- * and summed when read (admin endpoint, later). Per-track windows and the
- * guard's evidence build on stats_done().
+ * stats.h: per-track and per-server evidence, from the workers to the main
+ * thread, where the windows, the guard and the admin endpoint read it.
+ *
+ * Workers record each finished upstream attempt into a tally block of their
+ * own (struct stats_block: a struct win_tally per route and track, a guard
+ * batch per route, counters per server), under a per-worker mutex that only
+ * the main thread's 10 ms collection ever contends for. The main thread
+ * (stats_collect) merges the blocks into long-lived, name-keyed records
+ * (struct rt_route, struct rt_server) that own the 60 s windows, cumulative
+ * counters and histograms, and feeds the guard batches in arrival order.
+ * So no window is ever read by two threads, and the hot path costs one
+ * uncontended lock and a few additions.
+ *
+ * A block is relative to the snapshot the worker routed with (route and
+ * track indexes); when the worker moves to a new snapshot the old block is
+ * retired and collected by name like the current one.
  */
 #ifndef CUTOVER_STATS_H
 #define CUTOVER_STATS_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+
+#include "../routing/guard.h"
+#include "../routing/hist.h"
+#include "../routing/win.h"
 
 struct snap;
 struct snap_server;
 struct worker;
 
-enum stats_class { ST_1XX = 0, ST_2XX, ST_3XX, ST_4XX, ST_5XX, ST_NONE, ST_N_CLASSES };
+#define RT_MAX_TRACKS 16 /* tracks a route record remembers across reloads */
 
-struct worker_stats {
-    uint64_t requests;
-    uint64_t forced;                  /* routed by the override header */
-    uint64_t by_class[ST_N_CLASSES];  /* by status class; ST_NONE: no status sent */
-    uint64_t proxy_errors;            /* responses the proxy generated itself */
-    uint64_t conns_accepted, conns_refused;
+/* Cumulative per-track (or per-server) counters, for /metrics. */
+struct rt_counters {
+    uint64_t requests;               /* attempts finished (not forced) */
+    uint64_t forced;                 /* override-forced requests */
+    uint64_t n_class[WIN_N_CLASSES]; /* [0] no status (failure), [1..5] 1xx..5xx */
+    uint64_t n_fail[WIN_FAIL_N];     /* connect, timeout, reset */
+    uint64_t errors;                 /* as the guard counts them */
 };
 
+struct rt_track {
+    char *name;
+    struct win win;          /* last 60 s, main thread only */
+    struct rt_counters c;
+    struct hist lat;         /* cumulative latency to the response head */
+};
+
+/* The main thread's record of one route, kept across reloads by name. */
+struct rt_route {
+    struct rt_route *next;
+    char *name;
+    struct rt_track tracks[RT_MAX_TRACKS];
+    size_t n_tracks;
+    /* guard (main thread), with the config it was built from */
+    int has_guard;
+    int base, cand;            /* indexes in tracks[], or -1 */
+    struct guard_conf_rt grt;
+    struct guard_state g;
+    uint64_t thr_at_ms;        /* last guard_update_thresholds */
+    /* published to workers (atomics: read on every request) */
+    _Atomic uint64_t thr_p50_us, thr_p99_us;
+    uint64_t trips;
+};
+
+struct rt_server {
+    struct rt_server *next;
+    char *name;
+    struct rt_counters c;
+};
+
+/* A worker's tallies relative to one snapshot. */
+struct stats_block {
+    struct stats_block *next; /* retired list */
+    struct snap *snap;        /* reference */
+    struct win_tally *t;      /* [route * CONF_MAX_TRACKS + track] */
+    uint8_t *t_dirty;
+    struct guard_batch *batch; /* [route] */
+    uint8_t *b_dirty;
+    struct rt_counters *srv;  /* [server id] */
+    uint8_t *s_dirty;
+    int dirty;
+};
+
+struct worker_stats {
+    pthread_mutex_t lock;
+    struct stats_block *cur;
+    struct stats_block *retired;
+    struct rt_route **rt;      /* [route of cur->snap]: for thresholds */
+    /* plain counters of the worker's own (read racily by /metrics: monotonic) */
+    _Atomic uint64_t conns_accepted, conns_refused, proxy_errors, retries, retry_denied;
+    _Atomic uint64_t conns_open, streams_open;
+};
+
+/* Worker thread: sets up <w>'s tallies for w->snap. Returns 0 or -1. */
+int stats_worker_init(struct worker *w);
+/* Worker thread: w->snap changed from <old>; retires the old block. */
+void stats_worker_snap_changed(struct worker *w, struct snap *old);
+void stats_worker_fini(struct worker *w);
+
 /*
- * Accounts one finished exchange. <route>/<track> are -1 when not routed.
- * <status> is 0 when no status was sent. <reason> is a proxy error reason
- * or NULL. <up_us> is the time to the upstream response head (0: none).
+ * Worker thread: one finished upstream attempt (or override-forced request)
+ * on <route>/<track>/<srv> of w->snap. <status> 0 when no response head;
+ * <fail> how it failed then; <latency_us> time to the response head or
+ * WIN_NO_LATENCY.
  */
-void stats_done(struct worker *w, const struct snap *s, int route, int track,
-                const struct snap_server *srv, int status, const char *reason, int forced,
-                int completed, uint64_t up_us);
+void stats_record(struct worker *w, int route, int track, const struct snap_server *srv,
+                  unsigned status, enum win_fail fail, uint64_t latency_us, int forced);
+
+/* Is this outcome an error for the guard (5xx, connect failure, timeout, reset)? */
+static inline int stats_is_error(unsigned status, enum win_fail fail)
+{
+    return fail != WIN_FAIL_NONE || status >= 500;
+}
+
+/*
+ * Main thread: merges every worker's tallies into the records and feeds the
+ * guards, refreshing guard thresholds every 100 ms. Returns the routes whose
+ * guard tripped at this call through <on_trip> (called once per trip).
+ */
+void stats_collect(struct worker *ws, unsigned n, const struct snap *cur, uint64_t now_ms,
+                   void (*on_trip)(void *arg, struct rt_route *r, const struct guard_reason *why),
+                   void *arg);
+
+/* Main thread: (re)configures the records from snapshot <s> (guards, tracks). */
+void stats_configure(const struct snap *s, const struct conf *c, uint64_t now_ms);
+
+/* Main thread (or a worker at refresh, under the registry lock): the record of <name>. */
+struct rt_route *stats_route(const char *name);
+struct rt_route *stats_routes(void);   /* list head */
+struct rt_server *stats_servers(void); /* list head */
+int stats_track_index(struct rt_route *r, const char *name); /* creates; -1 when full */
+
+/* Main thread, at exit. */
+void stats_free_all(void);
 
 #endif

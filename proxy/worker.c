@@ -115,9 +115,12 @@ void worker_refresh(struct worker *w)
     free(w->pools);
     w->routes = rs;
     w->pools = pools;
-    if (w->snap != NULL)
-        snap_unref(w->snap);
+    struct snap *old = w->snap;
     w->snap = s;
+    if (old != NULL) {
+        stats_worker_snap_changed(w, old);
+        snap_unref(old);
+    }
     return;
 fail:
     cut_log(CUT_ERR, "w=%u out of memory applying snapshot %llu; keeping %llu", w->id,
@@ -246,11 +249,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct worker *w = lc->w;
     worker_refresh(w);
     if (w->draining || w->n_conns >= w->snap->limits.max_connections) {
-        w->stats.conns_refused++;
+        atomic_fetch_add_explicit(&w->stats.conns_refused, 1, memory_order_relaxed);
         evutil_closesocket(fd);
         return;
     }
-    w->stats.conns_accepted++;
+    atomic_fetch_add_explicit(&w->stats.conns_accepted, 1, memory_order_relaxed);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct sniff *sn = calloc(1, sizeof(*sn));
@@ -439,6 +442,10 @@ int worker_init(struct worker *w, unsigned id, struct shared *sh, char *err, siz
     if (RAND_bytes((unsigned char *)&w->rng, sizeof(w->rng)) != 1 || w->rng == 0)
         w->rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)id << 32) ^ (uint64_t)getpid();
     worker_refresh(w);
+    if (stats_worker_init(w) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     w->listeners = calloc(c->n_listens, sizeof(*w->listeners));
     w->listener_ctx = calloc(c->n_listens, sizeof(struct lctx));
     if (w->listeners == NULL || w->listener_ctx == NULL) {
@@ -506,6 +513,7 @@ void worker_join(struct worker *w)
     event_base_free(w->base);
     free(w->routes);
     free(w->pools);
+    stats_worker_fini(w);
     if (w->snap != NULL)
         snap_unref(w->snap);
 }

@@ -152,7 +152,8 @@ char *xchg_strdup(struct xchg *x, const char *s, size_t n)
     char *p = xchg_alloc(x, n + 1);
     if (p == NULL)
         return NULL;
-    memcpy(p, s, n);
+    if (n > 0)
+        memcpy(p, s, n);
     p[n] = '\0';
     return p;
 }
@@ -243,9 +244,6 @@ void xchg_free(struct xchg *x)
 {
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
     if ((x->flags & XF_STARTED) || x->status != 0) {
-        stats_done(x->w, x->snap, x->route, x->track, x->server, x->status, x->err_reason,
-                   (x->flags & XF_FORCED) != 0, x->flags & XF_RESP_DONE,
-                   x->t_up_us ? x->t_up_us - x->t_sent_us : 0);
         if (alog_enabled())
             access_log(x);
     }
@@ -285,9 +283,11 @@ int xchg_add_header(struct xchg *x, const char *name, size_t nlen, const char *v
     char *p = xchg_alloc(x, nlen + vlen + 2);
     if (p == NULL)
         return -1;
-    memcpy(p, name, nlen);
+    if (nlen > 0)
+        memcpy(p, name, nlen);
     p[nlen] = '\0';
-    memcpy(p + nlen + 1, value, vlen);
+    if (vlen > 0)
+        memcpy(p + nlen + 1, value, vlen);
     p[nlen + 1 + vlen] = '\0';
     struct hdr *h = &x->req.hdrs[x->req.n_hdrs++];
     h->name = p;
@@ -668,11 +668,25 @@ void xchg_reply(struct xchg *x, int status)
 static void fail(struct xchg *x, int status, const char *why)
 {
     x->err_reason = why;
+    atomic_fetch_add_explicit(&x->w->stats.proxy_errors, 1, memory_order_relaxed);
     if (why != xchg_err_no_route)
         cut_log(CUT_DEBUG, "w=%u %s (%d) route=%s server=%s", x->w->id, why, status,
                 x->snap && x->route >= 0 ? x->snap->routes[x->route].name : "-",
                 x->server ? x->server->name : "-");
     xchg_reply(x, status);
+}
+
+/*
+ * Evidence: one finished upstream attempt on x->server. Called once per
+ * attempt: at the end of a response, or when the attempt failed.
+ */
+static void record(struct xchg *x, unsigned status, enum win_fail fail)
+{
+    uint64_t lat = WIN_NO_LATENCY;
+    if (status != 0 && x->t_up_us >= x->t_sent_us && x->t_sent_us != 0)
+        lat = x->t_up_us - x->t_sent_us;
+    stats_record(x->w, x->route, x->track, x->server, status, fail, lat,
+                 (x->flags & XF_FORCED) != 0);
 }
 
 /* ---- timers ---- */
@@ -688,10 +702,16 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct xchg *x = arg;
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
     if (!(x->flags & XF_CONNECTED)) {
-        if (x->up != NULL)
+        if (x->up != NULL) {
             x->pool->n_connect_failures++;
+            record(x, 0, WIN_FAIL_CONNECT);
+        }
         fail(x, 504, xchg_err_connect_timeout);
     } else {
+        if (!(x->flags & XF_HEAD_SENT))
+            record(x, 0, WIN_FAIL_TIMEOUT);
+        else
+            record(x, (unsigned)x->status, WIN_FAIL_TIMEOUT);
         fail(x, 504, xchg_err_timeout);
     }
 }
@@ -796,6 +816,7 @@ static int try_server(struct xchg *x)
     }
     cut_log(CUT_DEBUG, "w=%u connect to %s failed: %s", x->w->id, x->server->name,
             strerror(-err));
+    record(x, 0, WIN_FAIL_CONNECT);
     return -1;
 }
 
@@ -1077,6 +1098,7 @@ static void response_parser_init(struct xchg *x)
 static void finish(struct xchg *x)
 {
     event_del(&x->timer);
+    record(x, (unsigned)x->status, WIN_FAIL_NONE);
     int reusable = http_should_keep_alive(&x->rp) && (x->flags & XF_REQ_END) &&
                    evbuffer_get_length(bufferevent_get_output(x->up->bev)) == 0 &&
                    (x->pre == NULL || evbuffer_get_length(x->pre) == 0);
@@ -1099,6 +1121,7 @@ static void up_failed(struct xchg *x, const char *why)
         lease(x);
         return;
     }
+    record(x, (x->flags & XF_HEAD_SENT) ? (unsigned)x->status : 0, WIN_FAIL_RESET);
     if (!(x->flags & XF_HEAD_SENT)) {
         fail(x, 502, why);
         return;
@@ -1187,6 +1210,7 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
     if (!(x->flags & XF_CONNECTED)) {
         /* connect failed: another server of the same track, once each */
         x->pool->n_connect_failures++;
+        record(x, 0, WIN_FAIL_CONNECT);
         cut_log(CUT_DEBUG, "w=%u connect to %s failed", x->w->id, x->server->name);
         event_del(&x->timer);
         detach_up(x, 0);

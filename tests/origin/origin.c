@@ -61,8 +61,8 @@
 
 #define ORG_PATTERN "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #define ORG_PATTERN_LEN 64
-#define ORG_PIECE (256 * 1024)         /* largest single write of a generated body */
-#define ORG_MAX_BYTES (1ull << 40)     /* bytes=N ceiling */
+#define ORG_PIECE (256 * 1024)     /* largest single write of a generated body */
+#define ORG_MAX_BYTES (1ull << 40) /* bytes=N ceiling */
 #define ORG_MAX_DELAY_MS 600000u
 #define ORG_MAX_WORKERS 64
 #define ORG_RESP_MAGIC 0x0e1a1b2cu
@@ -90,20 +90,20 @@ struct org_resp {
     struct event_base *base;
     struct event *timer;
     int status;
-    int no_body;         /* HEAD, 204, 304 */
+    int no_body; /* HEAD, 204, 304 */
     int is_head;
     int chunked;
     struct evbuffer *body; /* literal body, or NULL for a generated one */
     uint64_t total;        /* body bytes */
     uint64_t sent;
-    uint64_t close_at;     /* close=1: close after this many bytes; else UINT64_MAX */
-    uint64_t piece;        /* bytes per write */
+    uint64_t close_at; /* close=1: close after this many bytes; else UINT64_MAX */
+    uint64_t piece;    /* bytes per write */
     unsigned delay_ms;
     unsigned drip_ms;
     int head_sent;
-    int writing;           /* a piece is queued; org_on_written continues */
-    int closing;           /* close=1 reached its cut point */
-    int watched;           /* the closecb points at us */
+    int writing; /* a piece is queued; org_on_written continues */
+    int closing; /* close=1 reached its cut point */
+    int watched; /* the closecb points at us */
 };
 
 static void org_pump(struct org_resp *r);
@@ -283,8 +283,8 @@ static struct evbuffer *org_echo_body(struct evhttp_request *req)
         snprintf(hex, sizeof hex, "error");
     evbuffer_add_printf(b, "{\"name\": ");
     org_json_str(b, org_name, strlen(org_name));
-    evbuffer_add_printf(b, ", \"method\": \"%s\", \"uri\": ",
-                        org_method_name(evhttp_request_get_command(req)));
+    evbuffer_add_printf(
+        b, ", \"method\": \"%s\", \"uri\": ", org_method_name(evhttp_request_get_command(req)));
     org_json_str(b, uri != NULL ? uri : "", uri != NULL ? strlen(uri) : 0);
     evbuffer_add_printf(b, ", \"version\": \"%d.%d\", \"peer\": ", req->major, req->minor);
     org_json_str(b, peer != NULL ? peer : "", peer != NULL ? strlen(peer) : 0);
@@ -373,9 +373,8 @@ static void org_pump(struct org_resp *r)
     uint64_t n;
 
     if (!r->head_sent) {
-        int simple = r->no_body ||
-                     (!r->chunked && r->drip_ms == 0 && r->close_at == UINT64_MAX &&
-                      r->body != NULL);
+        int simple = r->no_body || (!r->chunked && r->drip_ms == 0 && r->close_at == UINT64_MAX &&
+                                    r->body != NULL);
 
         if (simple) {
             org_send_whole(r);
@@ -702,8 +701,7 @@ int main(int argc, char **argv)
         w->listener = evconnlistener_new_bind(w->base, NULL, NULL, flags, 1024,
                                               (struct sockaddr *)&ss, (int)sslen);
         if (w->listener == NULL) {
-            fprintf(stderr, "origin: cannot listen on %s:%ld: %s\n", addr, port,
-                    strerror(errno));
+            fprintf(stderr, "origin: cannot listen on %s:%ld: %s\n", addr, port, strerror(errno));
             return 1;
         }
         if (i == 0 && port == 0) {
@@ -711,8 +709,8 @@ int main(int argc, char **argv)
             struct sockaddr_storage got;
             socklen_t gotlen = sizeof got;
 
-            if (getsockname(evconnlistener_get_fd(w->listener), (struct sockaddr *)&got,
-                            &gotlen) == -1) {
+            if (getsockname(evconnlistener_get_fd(w->listener), (struct sockaddr *)&got, &gotlen) ==
+                -1) {
                 fprintf(stderr, "origin: getsockname: %s\n", strerror(errno));
                 return 1;
             }
