@@ -91,7 +91,36 @@ struct conf_guard {
     double max_error_rate;   /* default 0.05 */
     double max_p99_ratio;    /* default 2.0 */
     char *action;            /* "snapback" (default) */
+    /* statistics (GUARD.md); defaults shown */
+    double h;                /* 13.8: CUSUM trip level (ln 10^6) */
+    unsigned fast_failures;  /* 5: consecutive candidate failures that snap back at once; 0 off */
+    unsigned warmup_ms;      /* 10000 */
+    unsigned warmup_requests; /* 50 */
+    /* retry shield: idempotent requests that failed on the candidate go once to the baseline */
+    int shield;              /* 1 */
+    char *shield_methods;    /* "GET,HEAD,OPTIONS" */
+    unsigned retry_budget_percent; /* 20: of requests in flight on the worker */
+    unsigned retry_budget_min;     /* 3 */
     int line;
+};
+
+/* Active health checks of every server of a route. */
+struct conf_health {
+    int enabled;             /* 1 when the block is present */
+    char *path;              /* "/health" */
+    unsigned interval_ms;    /* 2000 */
+    unsigned timeout_ms;     /* 1000 */
+    unsigned rise;           /* 2: successes to become healthy */
+    unsigned fall;           /* 3: failures to become unhealthy */
+    int line;
+};
+
+/* Passive outlier ejection of servers inside a track (per worker). */
+struct conf_outlier {
+    unsigned consecutive_failures; /* 5; 0 disables */
+    unsigned base_ejection_ms;     /* 10000, doubled per repeated ejection */
+    unsigned max_ejection_ms;      /* 300000 */
+    unsigned max_ejected_percent;  /* 50: of a track's servers; never the last one */
 };
 
 struct conf_route {
@@ -105,6 +134,8 @@ struct conf_route {
     char *override_header; /* NULL: none */
     char *override_cookie; /* NULL: none */
     struct conf_guard guard;
+    struct conf_health health;
+    struct conf_outlier outlier;
     int line;
 };
 

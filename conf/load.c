@@ -597,6 +597,24 @@ static int enable_guard(struct ld *ld, const config_setting_t *s, void *target)
     return 0;
 }
 
+static int enable_health(struct ld *ld, const config_setting_t *s, void *target)
+{
+    struct conf_health *h = target;
+
+    h->enabled = 1;
+    h->line = (int)config_setting_source_line(s);
+    return 0;
+}
+
+/* "GET,HEAD": comma-separated upper-case method names. */
+static const char *check_methods(const char *s)
+{
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'A' && *p <= 'Z') || *p == ','))
+            return "must be a comma-separated list of upper-case method names";
+    return NULL;
+}
+
 static int sticky_hook(struct ld *ld, const config_setting_t *s, void *target)
 {
     const struct conf_route *r = target;
@@ -694,8 +712,33 @@ static const struct conf_field guard_fields[] = {
     NUM(conf_guard, max_error_rate, CONF_DOUBLE, 0, 1, 0.05),
     NUM(conf_guard, max_p99_ratio, CONF_DOUBLE, 1, 1000, 2.0),
     STR_AS("action", "guard action", conf_guard, action, "snapback", check_action, 0),
+    NUM(conf_guard, h, CONF_DOUBLE, 1, 100, 13.8),
+    NUM(conf_guard, fast_failures, CONF_UINT, 0, 1000, 5),
+    NUM(conf_guard, warmup_ms, CONF_MS, 0, 3600000, 10000),
+    NUM(conf_guard, warmup_requests, CONF_UINT, 0, 10000000, 50),
+    NUM(conf_guard, shield, CONF_BOOL, 0, 1, 1),
+    STR(conf_guard, shield_methods, "GET,HEAD,OPTIONS", check_methods, 0),
+    NUM(conf_guard, retry_budget_percent, CONF_UINT, 0, 100, 20),
+    NUM(conf_guard, retry_budget_min, CONF_UINT, 0, 1000000, 3),
 };
 static const struct conf_table guard_table = TABLE("guard", guard_fields);
+
+static const struct conf_field health_fields[] = {
+    STR(conf_health, path, "/health", check_path_prefix, 0),
+    NUM(conf_health, interval_ms, CONF_MS, 10, 3600000, 2000),
+    NUM(conf_health, timeout_ms, CONF_MS, 1, 600000, 1000),
+    NUM(conf_health, rise, CONF_UINT, 1, 100, 2),
+    NUM(conf_health, fall, CONF_UINT, 1, 100, 3),
+};
+static const struct conf_table health_table = TABLE("health", health_fields);
+
+static const struct conf_field outlier_fields[] = {
+    NUM(conf_outlier, consecutive_failures, CONF_UINT, 0, 100000, 5),
+    NUM(conf_outlier, base_ejection_ms, CONF_MS, 1, 86400000, 10000),
+    NUM(conf_outlier, max_ejection_ms, CONF_MS, 1, 86400000, 300000),
+    NUM(conf_outlier, max_ejected_percent, CONF_UINT, 0, 100, 50),
+};
+static const struct conf_table outlier_table = TABLE("outlier", outlier_fields);
 
 static int parse_servers(struct ld *ld, const config_setting_t *s, void *base);
 static int parse_tracks(struct ld *ld, const config_setting_t *s, void *base);
@@ -716,6 +759,8 @@ static const struct conf_field route_fields[] = {
     GROUP("sticky", 0, &sticky_table, sticky_hook),
     GROUP("override", 0, &override_table, override_hook),
     GROUP("guard", offsetof(struct conf_route, guard), &guard_table, enable_guard),
+    GROUP("health", offsetof(struct conf_route, health), &health_table, enable_health),
+    GROUP("outlier", offsetof(struct conf_route, outlier), &outlier_table, NULL),
 };
 static const struct conf_table route_table = TABLE("a route", route_fields);
 
@@ -1296,6 +1341,8 @@ void conf_free(struct conf *c)
         free(r->guard.baseline);
         free(r->guard.candidate);
         free(r->guard.action);
+        free(r->guard.shield_methods);
+        free(r->health.path);
     }
     free(c->routes);
     free(c->access_log);

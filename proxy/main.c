@@ -98,6 +98,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     stats_collect(app->workers, app->n_workers, NULL, cut_now_ms(), on_guard_trip, app);
 }
 
+static void worker_exited_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *app = arg;
+    if (atomic_load(&app->shared.n_exited) >= app->n_workers)
+        event_base_loopexit(app->base, NULL);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct app *app = arg;
@@ -117,9 +124,10 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         app->stopping = 1;
         cut_log(CUT_INFO, "signal %d: draining (up to %u ms)", (int)sig,
                 app->conf->timeouts.drain_ms);
+        atomic_store(&app->shared.draining, 1);
         for (unsigned i = 0; i < app->n_workers; i++)
             worker_request_drain(&app->workers[i]);
-        event_base_loopexit(app->base, NULL);
+        /* the main loop (admin, Redis) runs on until every worker has ended */
         break;
     default:
         break;
@@ -244,6 +252,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    sh->worker_exited = event_new(app.base, -1, 0, worker_exited_cb, &app);
+    if (sh->worker_exited == NULL)
+        return 1;
     app.tick = event_new(app.base, -1, EV_PERSIST, tick_cb, &app);
     struct timeval tick_tv = {0, STATS_TICK_MS * 1000};
     if (app.tick == NULL || event_add(app.tick, &tick_tv) == -1) {
@@ -269,6 +280,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 4; i++)
         event_free(sev[i]);
     event_free(app.tick);
+    event_free(sh->worker_exited);
     stats_free_all();
     redis_glue_free(app.redis);
     event_base_free(app.base);

@@ -1,5 +1,6 @@
 #include "stats.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,6 +125,30 @@ void stats_configure(const struct snap *s, const struct conf *c, uint64_t now_ms
         }
         r->has_guard = base >= 0 && cand >= 0;
     }
+}
+
+int stats_guard_rearm(const char *route, uint64_t now_ms)
+{
+    struct rt_route *r = route_find(route);
+    if (r == NULL || !r->has_guard)
+        return -1;
+    guard_rearm(&r->g, now_ms);
+    return 0;
+}
+
+int stats_guard_latch(const char *route, uint64_t now_ms)
+{
+    struct rt_route *r = route_find(route);
+    if (r == NULL || !r->has_guard)
+        return -1;
+    if (!r->g.tripped) {
+        r->g.tripped = 1;
+        memset(&r->g.trip, 0, sizeof(r->g.trip));
+        r->g.trip.verdict = GUARD_TRIPPED;
+        r->g.trip.at_ms = now_ms;
+        snprintf(r->g.trip.text, sizeof(r->g.trip.text), "tripped by another instance");
+    }
+    return 0;
 }
 
 void stats_free_all(void)

@@ -134,6 +134,14 @@ struct rt_route *stats_routes(void);   /* list head */
 struct rt_server *stats_servers(void); /* list head */
 int stats_track_index(struct rt_route *r, const char *name); /* creates; -1 when full */
 
+/* Main thread: re-arms the guard of <route> (operator: admin API or Redis
+ * "state armed"). Returns 0, or -1 when the route has no guard. */
+int stats_guard_rearm(const char *route, uint64_t now_ms);
+
+/* Main thread: latches the guard of <route> as tripped without evidence of
+ * its own (another instance tripped it; its record is in Redis). */
+int stats_guard_latch(const char *route, uint64_t now_ms);
+
 /* Main thread, at exit. */
 void stats_free_all(void);
 

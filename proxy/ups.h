@@ -15,6 +15,7 @@
 struct bufferevent;
 struct worker;
 struct ups_pool;
+struct hc_target;
 
 enum ups_state { UPS_CONNECTING = 0, UPS_IDLE, UPS_BUSY, UPS_N_STATES };
 
@@ -43,6 +44,12 @@ struct ups_pool {
     unsigned n_idle, n_total;
     struct ups_waiter waiters; /* list head */
     uint64_t n_connects, n_connect_failures;
+    /* health: the active check's verdict (shared, NULL when not checked) and
+     * this worker's passive ejection state */
+    struct hc_target *hc;
+    unsigned consecutive_failures;
+    unsigned n_ejections;
+    uint64_t ejected_until_ms;
 };
 
 /* Finds or creates the pool for <a> in <w>. NULL on allocation failure. */

@@ -479,6 +479,10 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     event_base_dispatch(w->base);
+    /* count first: two activations close together run the callback once */
+    atomic_fetch_add(&w->shared->n_exited, 1);
+    if (w->shared->worker_exited != NULL)
+        event_active(w->shared->worker_exited, EV_READ, 0);
     return NULL;
 }
 

@@ -28,6 +28,9 @@ struct shared {
     _Atomic(struct snap *) snap; /* current snapshot; swap with shared_publish() */
     pthread_mutex_t publish_lock; /* serialises writers only; readers never take it */
     SSL_CTX **ssl_ctx;             /* per conf listener: NULL for plain ones */
+    struct event *worker_exited;   /* main thread's event, activated by each worker as it ends */
+    atomic_int draining;           /* set at SIGTERM: /healthz answers 503 */
+    atomic_uint n_exited;          /* workers whose loop has ended */
     const struct conf *conf;       /* the conf loaded at start (listeners, workers) */
 };
 
@@ -83,6 +86,9 @@ struct worker {
     struct defer *to_free;
     uint64_t seq;           /* request counter, for ids */
     uint64_t rng;           /* xorshift state (sticky cookie ids) */
+    unsigned inflight;      /* exchanges routed and not yet freed */
+    unsigned retries_inflight; /* of which retried on the baseline by the shield */
+    uint64_t fail_open_logged_ms;
     struct worker_stats stats;
     struct alog_buf alog;
     atomic_int want_drain;

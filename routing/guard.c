@@ -128,6 +128,14 @@ void guard_conf_from(struct guard_conf_rt *c, const struct conf_guard *cg)
     c->max_error_rate = cg->max_error_rate;
     if (cg->max_p99_ratio > 0)
         c->max_p99_ratio = cg->max_p99_ratio;
+    if (cg->h > 0) {
+        c->h = cg->h;
+        c->hold = cg->h / 2;
+    }
+    /* zero means "off" for F, and "no warm-up" for the other two */
+    c->fast_failures = cg->fast_failures;
+    c->warmup_ms = cg->warmup_ms;
+    c->warmup_requests = cg->warmup_requests;
 }
 
 /* ---- batches (worker side) ------------------------------------------------------------ */

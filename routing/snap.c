@@ -82,6 +82,7 @@ static void snap_route_fini(struct snap_route *r)
     free(r->sticky_header);
     free(r->override_header);
     free(r->override_cookie);
+    free(r->shield_methods);
 }
 
 /* Frees a snapshot, complete or partly built (unset pointers are NULL). */
@@ -252,6 +253,12 @@ static int snap_route_from_conf(struct snap *s, struct srv_key *keys, struct sna
     }
     if (r->candidate < 0)
         r->candidate = conf_track_index(r, "canary");
+    r->outlier = cr->outlier;
+    r->shield = cr->guard.enabled && cr->guard.shield && r->baseline >= 0 && r->candidate >= 0;
+    r->retry_budget_percent = cr->guard.retry_budget_percent;
+    r->retry_budget_min = cr->guard.retry_budget_min;
+    if (r->shield && dup_opt(&r->shield_methods, cr->guard.shield_methods, 0) < 0)
+        return -1;
 
     if (dup_opt(&r->sticky_cookie, cr->sticky_cookie, 0) < 0 ||
         dup_opt(&r->sticky_header, cr->sticky_header, 1) < 0 ||
@@ -326,6 +333,12 @@ static int snap_route_copy(struct snap *s, const struct snap *old, struct snap_r
     r->n_tracks = o->n_tracks;
     r->candidate = o->candidate;
     r->baseline = o->baseline;
+    r->outlier = o->outlier;
+    r->shield = o->shield;
+    r->retry_budget_percent = o->retry_budget_percent;
+    r->retry_budget_min = o->retry_budget_min;
+    if (dup_opt(&r->shield_methods, o->shield_methods, 0) < 0)
+        return -1;
     if (dup_opt(&r->name, o->name, 0) < 0 || dup_opt(&r->host, o->host, 0) < 0 ||
         dup_opt(&r->path_prefix, o->path_prefix, 0) < 0 ||
         dup_opt(&r->sticky_cookie, o->sticky_cookie, 0) < 0 ||

@@ -67,6 +67,10 @@ struct snap_route {
     char *sticky_header; /* lower case, NULL if none */
     char *override_header; /* lower case, NULL if none */
     char *override_cookie; /* NULL if none */
+    struct conf_outlier outlier; /* passive ejection settings */
+    int shield;            /* retry shield on (needs a guard: baseline and candidate) */
+    char *shield_methods;  /* "GET,HEAD,OPTIONS", NULL when off */
+    unsigned retry_budget_percent, retry_budget_min;
 };
 
 struct snap {

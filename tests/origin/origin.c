@@ -24,7 +24,9 @@
  *   piece=N      bytes per piece when dripping (default: a tenth of the body)
  *   header=K:V   add a response header (repeatable)
  *
- * Paths: "/health" answers 200 "ok"; "GET /__count" answers the number of
+ * Paths: "GET /__mode?status=N&delay_ms=N&error_rate=F&health=N" (or reset=1)
+ * sets defaults for every later request (error_rate: share answered 500;
+ * health: the status of /health). "/health" answers 200 "ok"; "GET /__count" answers the number of
  * requests served as text and does not count itself ("?reset=1" zeroes the
  * counter after reading it). Every other path serves as above.
  *
@@ -69,6 +71,13 @@
 
 static const char *org_name = "origin";
 static atomic_ulong org_served;
+/* Set by GET /__mode: defaults for every later request (tests and benchmarks
+ * switch a running origin into failing or slow without restarting it). */
+static atomic_uint mode_status;      /* 0: 200 */
+static atomic_uint mode_delay_ms;
+static atomic_uint mode_error_ppm;   /* share of requests answered 500, parts per million */
+static atomic_uint mode_health = 200; /* status of /health */
+static atomic_ulong mode_rng = 88172645463325252ul;
 /* ORG_PATTERN repeated; a generated body piece at offset `off` is the slice
  * starting at off % 64, so pieces are added by reference, never copied. */
 static char org_block[ORG_PIECE + ORG_PATTERN_LEN];
@@ -463,11 +472,43 @@ static void org_handle(struct evhttp_request *req, void *arg)
         org_reply_text(req, 200, text);
         return;
     }
+    if (path != NULL && strcmp(path, "/__mode") == 0 && cmd == EVHTTP_REQ_GET) {
+        double rate;
+        if (query == NULL || evhttp_parse_query_str(query, &q) != 0) {
+            org_reply_text(req, 400, "bad query string\n");
+            return;
+        }
+        if (org_flag(&q, "reset")) {
+            atomic_store(&mode_status, 0);
+            atomic_store(&mode_delay_ms, 0);
+            atomic_store(&mode_error_ppm, 0);
+            atomic_store(&mode_health, 200);
+        }
+        if ((s = evhttp_find_header(&q, "status")) != NULL && org_parse_u64(s, 599, &v) == 0)
+            atomic_store(&mode_status, (unsigned)v);
+        if ((s = evhttp_find_header(&q, "delay_ms")) != NULL &&
+            org_parse_u64(s, ORG_MAX_DELAY_MS, &v) == 0)
+            atomic_store(&mode_delay_ms, (unsigned)v);
+        if ((s = evhttp_find_header(&q, "health")) != NULL && org_parse_u64(s, 599, &v) == 0)
+            atomic_store(&mode_health, (unsigned)v);
+        if ((s = evhttp_find_header(&q, "error_rate")) != NULL) {
+            rate = strtod(s, NULL);
+            if (rate < 0)
+                rate = 0;
+            if (rate > 1)
+                rate = 1;
+            atomic_store(&mode_error_ppm, (unsigned)(rate * 1e6));
+        }
+        evhttp_clear_headers(&q);
+        org_reply_text(req, 200, "mode set\n");
+        return;
+    }
     seq = atomic_fetch_add(&org_served, 1) + 1;
     snprintf(seqs, sizeof seqs, "%lu", seq);
     evhttp_add_header(out, "X-Origin-Seq", seqs);
     if (path != NULL && strcmp(path, "/health") == 0) {
-        org_reply_text(req, 200, "ok");
+        unsigned hs = atomic_load(&mode_health);
+        org_reply_text(req, (int)hs, hs < 300 ? "ok" : "unhealthy");
         return;
     }
     if (query != NULL && evhttp_parse_query_str(query, &q) != 0) {
@@ -481,7 +522,20 @@ static void org_handle(struct evhttp_request *req, void *arg)
     r->req = req;
     r->evcon = evhttp_request_get_connection(req);
     r->base = base;
-    r->status = 200;
+    r->status = atomic_load(&mode_status) ? (int)atomic_load(&mode_status) : 200;
+    r->delay_ms = atomic_load(&mode_delay_ms);
+    {
+        unsigned ppm = atomic_load(&mode_error_ppm);
+        if (ppm > 0) {
+            unsigned long x = atomic_load(&mode_rng);
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            atomic_store(&mode_rng, x);
+            if (x % 1000000u < ppm)
+                r->status = 500;
+        }
+    }
     r->close_at = UINT64_MAX;
     r->piece = ORG_PIECE;
     r->is_head = cmd == EVHTTP_REQ_HEAD;
