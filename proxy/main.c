@@ -15,6 +15,7 @@
 #include "../conf/conf.h"
 #include "../routing/snap.h"
 #include "accesslog.h"
+#include "health.h"
 #include "log.h"
 #include "stats.h"
 #include "redis_glue.h"
@@ -78,6 +79,8 @@ static void reload(struct app *app)
     /* Redis: re-apply the overrides held before publishing, so a reload never undoes them */
     s = redis_glue_reload(app->redis, c, s);
     stats_configure(s, c, cut_now_ms());
+    if (health_configure(app->base, c) < 0)
+        cut_log(CUT_ERR, "reload: out of memory setting up health checks");
     shared_publish(&app->shared, s);
     /* workers and listeners still use the first conf's listener entries */
     if (app->shared.conf != app->conf)
@@ -232,6 +235,10 @@ int main(int argc, char **argv)
         return 1;
     }
     redis_glue_wait_synced(app.redis, 1000);
+    if (health_configure(app.base, app.conf) < 0) {
+        fprintf(stderr, "out of memory\n");
+        return 1;
+    }
 
     app.n_workers = app.conf->workers ? app.conf->workers : 1;
     app.workers = calloc(app.n_workers, sizeof(*app.workers));
@@ -282,6 +289,7 @@ int main(int argc, char **argv)
     event_free(app.tick);
     event_free(sh->worker_exited);
     stats_free_all();
+    health_free_all();
     redis_glue_free(app.redis);
     event_base_free(app.base);
     free(app.workers);

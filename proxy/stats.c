@@ -319,6 +319,21 @@ void stats_record(struct worker *w, int route, int track, const struct snap_serv
     pthread_mutex_unlock(&w->stats.lock);
 }
 
+void stats_ejected(struct worker *w, const struct snap_server *srv, uint64_t until_ms)
+{
+    pthread_mutex_lock(&w->stats.lock);
+    struct stats_block *b = w->stats.cur;
+    if (b != NULL) {
+        struct rt_counters *c = &b->srv[srv->id];
+        c->ejections++;
+        if (until_ms > c->ejected_until_ms)
+            c->ejected_until_ms = until_ms;
+        b->s_dirty[srv->id] = 1;
+        b->dirty = 1;
+    }
+    pthread_mutex_unlock(&w->stats.lock);
+}
+
 /* ---- main thread: collection ---- */
 
 static void counters_add_tally(struct rt_counters *c, const struct win_tally *t)
@@ -334,6 +349,9 @@ static void counters_add_tally(struct rt_counters *c, const struct win_tally *t)
 
 static void counters_add(struct rt_counters *d, const struct rt_counters *s)
 {
+    d->ejections += s->ejections;
+    if (s->ejected_until_ms > d->ejected_until_ms)
+        d->ejected_until_ms = s->ejected_until_ms;
     d->requests += s->requests;
     d->forced += s->forced;
     d->errors += s->errors;

@@ -40,6 +40,8 @@ struct rt_counters {
     uint64_t n_class[WIN_N_CLASSES]; /* [0] no status (failure), [1..5] 1xx..5xx */
     uint64_t n_fail[WIN_FAIL_N];     /* connect, timeout, reset */
     uint64_t errors;                 /* as the guard counts them */
+    uint64_t ejections;              /* servers: passive ejections (any worker) */
+    uint64_t ejected_until_ms;       /* servers: latest ejection end (monotonic ms) */
 };
 
 struct rt_track {
@@ -109,6 +111,9 @@ void stats_worker_fini(struct worker *w);
  */
 void stats_record(struct worker *w, int route, int track, const struct snap_server *srv,
                   unsigned status, enum win_fail fail, uint64_t latency_us, int forced);
+
+/* Worker thread: <srv> was ejected by this worker until <until_ms>. */
+void stats_ejected(struct worker *w, const struct snap_server *srv, uint64_t until_ms);
 
 /* Is this outcome an error for the guard (5xx, connect failure, timeout, reset)? */
 static inline int stats_is_error(unsigned status, enum win_fail fail)

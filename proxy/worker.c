@@ -24,6 +24,7 @@
 
 #include "accesslog.h"
 #include "front.h"
+#include "health.h"
 #include "log.h"
 #include "tls.h"
 #include "ups.h"
@@ -96,6 +97,7 @@ void worker_refresh(struct worker *w)
         pools[i] = ups_pool_get(w, &s->servers[i].addr);
         if (pools[i] == NULL)
             goto fail;
+        pools[i]->hc = health_find(pools[i]->name);
     }
     for (size_t i = 0; i < s->n_routes; i++) {
         const struct snap_route *r = &s->routes[i];

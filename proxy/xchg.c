@@ -29,6 +29,7 @@
 #include "../routing/swrr.h"
 #include "accesslog.h"
 #include "log.h"
+#include "health.h"
 #include "stats.h"
 #include "ups.h"
 #include "worker.h"
@@ -61,6 +62,9 @@ enum {
     XF_INFORMATIONAL = 1u << 13, /* parsing a 1xx response */
     XF_FORCED = 1u << 14,     /* track forced by override */
     XF_BODY_SENT = 1u << 15,  /* some request body bytes left <pre> for a connection */
+    XF_SHIELDED = 1u << 16,   /* retried once on the baseline by the shield */
+    XF_SHIELD_5XX = 1u << 17, /* the candidate answered 5xx: retry instead of forwarding */
+    XF_COUNTED = 1u << 18,    /* counted in w->inflight */
 };
 
 struct xchg {
@@ -98,6 +102,7 @@ struct xchg {
     const char *set_cookie; /* "Set-Cookie" value to add, or NULL */
     const char *err_reason; /* why the proxy answered itself */
     uint64_t t0_us, t_up_us, t_sent_us;
+    uint64_t now_ms;        /* when routed */
     uint64_t bytes_in, bytes_out;
 
     struct arena_chunk *chunks;
@@ -247,6 +252,10 @@ void xchg_free(struct xchg *x)
         if (alog_enabled())
             access_log(x);
     }
+    if (x->flags & XF_COUNTED)
+        x->w->inflight--;
+    if (x->flags & XF_SHIELDED)
+        x->w->retries_inflight--;
     event_del(&x->timer);
     detach_up(x, 0);
     if (x->pre != NULL)
@@ -509,12 +518,44 @@ static uint64_t worker_rand(struct worker *w)
     return s * 0x2545F4914F6CDD1Dull;
 }
 
-static uint32_t eligible_tracks(const struct snap_route *r)
+/* A server can take requests: its active check passes and this worker has
+ * not ejected it. */
+static int server_ok(const struct worker *w, const struct snap_server *s, uint64_t now_ms)
 {
-    uint32_t m = 0;
-    for (size_t i = 0; i < r->n_tracks; i++)
-        if (r->tracks[i].n_servers > 0)
-            m |= 1u << i;
+    const struct ups_pool *p = w->pools[s->id];
+    if (p->hc != NULL && !atomic_load_explicit(&p->hc->healthy, memory_order_relaxed))
+        return 0;
+    return p->ejected_until_ms <= now_ms;
+}
+
+/*
+ * Tracks with at least one server that can take requests. When no track has
+ * one, fail open: every track with servers, as configured (serving something
+ * beats answering 503 to everything), logged at most once a second.
+ */
+static uint32_t eligible_tracks(struct xchg *x, const struct snap_route *r)
+{
+    uint32_t m = 0, any = 0;
+    for (size_t i = 0; i < r->n_tracks; i++) {
+        const struct snap_track *t = &r->tracks[i];
+        if (t->n_servers == 0)
+            continue;
+        any |= 1u << i;
+        for (size_t k = 0; k < t->n_servers; k++) {
+            if (server_ok(x->w, t->servers[k], x->now_ms)) {
+                m |= 1u << i;
+                break;
+            }
+        }
+    }
+    if (m == 0 && any != 0) {
+        if (x->now_ms - x->w->fail_open_logged_ms >= 1000) {
+            x->w->fail_open_logged_ms = x->now_ms;
+            cut_log(CUT_ERR, "route %s: every track is unhealthy; failing open to the "
+                             "configured weights", r->name);
+        }
+        return any;
+    }
     return m;
 }
 
@@ -543,7 +584,7 @@ static int pick_track(struct xchg *x, const struct snap_route *r)
         }
     }
 
-    uint32_t elig = eligible_tracks(r);
+    uint32_t elig = eligible_tracks(x, r);
     uint32_t wts[CONF_MAX_TRACKS];
     for (size_t i = 0; i < r->n_tracks; i++)
         wts[i] = r->tracks[i].weight;
@@ -586,13 +627,19 @@ static const struct snap_server *pick_server(struct xchg *x)
 {
     const struct snap_track *t = &x->snap->routes[x->route].tracks[x->track];
     uint32_t *rr = &x->w->routes[x->route].rr_server[x->track];
-    for (size_t k = 0; k < t->n_servers; k++) {
-        size_t i = (*rr)++ % t->n_servers;
-        if (i < 64 && (x->tried & (1ull << i)))
-            continue;
-        if (i < 64)
-            x->tried |= 1ull << i;
-        return t->servers[i];
+    /* healthy servers first; if none is left untried, any untried one */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < t->n_servers; k++) {
+            size_t i = (*rr + k) % t->n_servers;
+            if (i < 64 && (x->tried & (1ull << i)))
+                continue;
+            if (pass == 0 && !server_ok(x->w, t->servers[i], x->now_ms))
+                continue;
+            *rr = (uint32_t)(i + 1);
+            if (i < 64)
+                x->tried |= 1ull << i;
+            return t->servers[i];
+        }
     }
     return NULL;
 }
@@ -677,6 +724,56 @@ static void fail(struct xchg *x, int status, const char *why)
 }
 
 /*
+ * Passive outlier ejection (Envoy's consecutive-5xx detector), per worker: a
+ * server with <consecutive_failures> failures in a row is ejected for
+ * base_ejection_ms * 2^(times ejected before), capped at max_ejection_ms,
+ * unless that would eject more than max_ejected_percent of its track's
+ * servers or the last one that can still take requests.
+ */
+static void outlier_update(struct xchg *x, int failed)
+{
+    struct worker *w = x->w;
+    struct ups_pool *p = w->pools[x->server->id];
+    const struct snap_route *r = &x->snap->routes[x->route];
+    const struct conf_outlier *o = &r->outlier;
+    uint64_t now = cut_now_ms();
+    if (!failed) {
+        p->consecutive_failures = 0;
+        if (p->n_ejections > 0 && now > p->ejected_until_ms + o->max_ejection_ms)
+            p->n_ejections = 0;
+        return;
+    }
+    if (o->consecutive_failures == 0 || ++p->consecutive_failures < o->consecutive_failures ||
+        p->ejected_until_ms > now)
+        return;
+    const struct snap_track *t = &r->tracks[x->track];
+    unsigned ejected = 0, ok = 0;
+    for (size_t i = 0; i < t->n_servers; i++) {
+        const struct ups_pool *q = w->pools[t->servers[i]->id];
+        if (q->ejected_until_ms > now)
+            ejected++;
+        else if (q != p)
+            ok++;
+    }
+    if (ok == 0 || (ejected + 1) * 100 > o->max_ejected_percent * t->n_servers) {
+        p->consecutive_failures = 0;
+        return;
+    }
+    uint64_t ms = o->base_ejection_ms;
+    for (unsigned i = 0; i < p->n_ejections && ms < o->max_ejection_ms; i++)
+        ms *= 2;
+    if (ms > o->max_ejection_ms)
+        ms = o->max_ejection_ms;
+    p->ejected_until_ms = now + ms;
+    p->n_ejections++;
+    p->consecutive_failures = 0;
+    stats_ejected(w, x->server, p->ejected_until_ms);
+    cut_log(CUT_WARN, "w=%u ejected %s from route %s track %s for %llu ms (%u failures in a row)",
+            w->id, x->server->name, r->name, t->name, (unsigned long long)ms,
+            o->consecutive_failures);
+}
+
+/*
  * Evidence: one finished upstream attempt on x->server. Called once per
  * attempt: at the end of a response, or when the attempt failed.
  */
@@ -687,6 +784,8 @@ static void record(struct xchg *x, unsigned status, enum win_fail fail)
         lat = x->t_up_us - x->t_sent_us;
     stats_record(x->w, x->route, x->track, x->server, status, fail, lat,
                  (x->flags & XF_FORCED) != 0);
+    if (x->server != NULL)
+        outlier_update(x, stats_is_error(status, fail));
 }
 
 /* ---- timers ---- */
@@ -697,6 +796,8 @@ static void arm(struct xchg *x, unsigned ms)
     evtimer_add(&x->timer, &tv);
 }
 
+static int shield_try(struct xchg *x);
+
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct xchg *x = arg;
@@ -705,6 +806,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         if (x->up != NULL) {
             x->pool->n_connect_failures++;
             record(x, 0, WIN_FAIL_CONNECT);
+            if (shield_try(x))
+                return;
         }
         fail(x, 504, xchg_err_connect_timeout);
     } else {
@@ -722,7 +825,9 @@ void xchg_start(struct xchg *x)
 {
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
     struct worker *w = x->w;
-    x->flags |= XF_STARTED;
+    x->flags |= XF_STARTED | XF_COUNTED;
+    w->inflight++;
+    x->now_ms = x->t0_us / 1000;
     worker_refresh(w);
     x->snap = snap_ref(w->snap);
     event_assign(&x->timer, w->base, -1, 0, timer_cb, x);
@@ -833,13 +938,73 @@ static void leased(struct xchg *x)
     }
 }
 
+static int method_listed(const char *list, const char *m, size_t len)
+{
+    const char *p = list;
+    while (p != NULL && *p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == len && memcmp(p, m, len) == 0)
+            return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Could the shield retry this request on the baseline? (no side effects) */
+static int shield_possible(const struct xchg *x)
+{
+    const struct snap_route *r = &x->snap->routes[x->route];
+    return r->shield && x->track == r->candidate && r->baseline >= 0 &&
+           !(x->flags & (XF_SHIELDED | XF_FORCED)) && !x->req.has_body &&
+           !(x->flags & XF_HEAD_SENT && !(x->flags & XF_SHIELD_5XX)) &&
+           method_listed(r->shield_methods, x->req.method, x->req.method_len);
+}
+
+/*
+ * The retry shield (GUARD.md "Acting" 5): an idempotent request that failed
+ * on the candidate before anything reached the client goes once to the
+ * baseline, within a budget of max(retry_budget_min, retry_budget_percent of
+ * the worker's requests in flight) concurrent retries. The failure was
+ * already recorded as the candidate's evidence. Returns 1 when retrying.
+ */
+static int shield_try(struct xchg *x)
+{
+    if (!shield_possible(x))
+        return 0;
+    struct worker *w = x->w;
+    const struct snap_route *r = &x->snap->routes[x->route];
+    unsigned budget = w->inflight * r->retry_budget_percent / 100;
+    if (budget < r->retry_budget_min)
+        budget = r->retry_budget_min;
+    if (w->retries_inflight >= budget) {
+        atomic_fetch_add_explicit(&w->stats.retry_denied, 1, memory_order_relaxed);
+        return 0;
+    }
+    atomic_fetch_add_explicit(&w->stats.retries, 1, memory_order_relaxed);
+    w->retries_inflight++;
+    event_del(&x->timer);
+    detach_up(x, 0);
+    x->flags |= XF_SHIELDED;
+    x->flags &= ~(XF_SHIELD_5XX | XF_HEAD_SENT | XF_GOT_BYTES | XF_REUSED | XF_UP_DONE |
+                  XF_INFORMATIONAL);
+    x->status = 0;
+    x->n_rh = 0;
+    x->t_up_us = x->t_sent_us = 0;
+    x->track = r->baseline;
+    x->tried = 0;
+    lease(x);
+    return 1;
+}
+
 /* Picks the next untried server of the track and leases a connection to it. */
 static void lease(struct xchg *x)
 {
     for (;;) {
         x->server = pick_server(x);
         if (x->server == NULL) {
-            fail(x, 502, xchg_err_connect);
+            if (!shield_try(x))
+                fail(x, 502, xchg_err_connect);
             return;
         }
         int r = try_server(x);
@@ -1003,21 +1168,10 @@ static int hp_on_header_value(http_parser *p, const char *at, size_t len)
     return hp_cur_push(x, at, len);
 }
 
-static int hp_on_headers_complete(http_parser *p)
+/* Filters the upstream response head and gives it to the front. */
+static int deliver_head(struct xchg *x, const http_parser *p)
 {
-    struct xchg *x = p->data;
-    if (hp_cur_flush(x) < 0)
-        return -1;
-    int status = p->status_code;
-    if (status >= 100 && status < 200) {
-        /* interim response: forget it and parse the next head */
-        x->flags |= XF_INFORMATIONAL;
-        x->n_rh = 0;
-        x->rh_bytes = 0;
-        return 0;
-    }
-    x->t_up_us = cut_now_us();
-    x->status = status;
+    int status = x->status;
     const struct hdr *conn = find_hdr(x->rh, x->n_rh, "connection", 10);
     /* filter in place: drop hop-by-hop and Content-Length (given apart) */
     size_t k = 0;
@@ -1050,6 +1204,32 @@ static int hp_on_headers_complete(http_parser *p)
         x->flags |= XF_RESP_DONE;
         return -1;
     }
+    return 0;
+}
+
+static int hp_on_headers_complete(http_parser *p)
+{
+    struct xchg *x = p->data;
+    if (hp_cur_flush(x) < 0)
+        return -1;
+    int status = p->status_code;
+    if (status >= 100 && status < 200) {
+        /* interim response: forget it and parse the next head */
+        x->flags |= XF_INFORMATIONAL;
+        x->n_rh = 0;
+        x->rh_bytes = 0;
+        return 0;
+    }
+    x->t_up_us = cut_now_us();
+    x->status = status;
+    if (status >= 500 && shield_possible(x)) {
+        /* hold the head back: up_process retries on the baseline */
+        x->flags |= XF_SHIELD_5XX;
+        http_parser_pause(p, 1);
+        return (x->flags & XF_IS_HEAD) ? 1 : 0;
+    }
+    if (deliver_head(x, p) < 0)
+        return -1;
     return (x->flags & XF_IS_HEAD) ? 1 : 0;
 }
 
@@ -1123,7 +1303,8 @@ static void up_failed(struct xchg *x, const char *why)
     }
     record(x, (x->flags & XF_HEAD_SENT) ? (unsigned)x->status : 0, WIN_FAIL_RESET);
     if (!(x->flags & XF_HEAD_SENT)) {
-        fail(x, 502, why);
+        if (!shield_try(x))
+            fail(x, 502, why);
         return;
     }
     x->err_reason = why;
@@ -1150,6 +1331,20 @@ static void up_process(struct xchg *x, int eof)
             break;
     }
     evbuffer_drain(in, used);
+    if (x->flags & XF_SHIELD_5XX) {
+        record(x, (unsigned)x->status, WIN_FAIL_NONE);
+        if (shield_try(x))
+            return;
+        /* over budget: forward the origin's answer after all */
+        x->flags &= ~XF_SHIELD_5XX;
+        if (deliver_head(x, &x->rp) < 0) {
+            detach_up(x, 0);
+            return;
+        }
+        http_parser_pause(&x->rp, 0);
+        up_process(x, eof);
+        return;
+    }
     if (eof && !(x->flags & XF_UP_DONE) && HTTP_PARSER_ERRNO(&x->rp) == HPE_OK)
         http_parser_execute(&x->rp, &resp_settings, NULL, 0);
     enum http_errno e = HTTP_PARSER_ERRNO(&x->rp);
@@ -1216,7 +1411,7 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
         detach_up(x, 0);
         if (tracks_untried(x))
             lease(x);
-        else
+        else if (!shield_try(x))
             fail(x, 502, xchg_err_connect);
         return;
     }
