@@ -29,12 +29,14 @@ CFLAGS    += $(CSTD) $(WARN) $(HARDEN) $(OPT) -MMD -MP
 LDLIBS    += $(PKG_LIBS) -lhttp_parser -lpthread -lm
 
 CONF_SRC    := $(wildcard conf/*.c)
+# pure parsing code from proxy/ that the unit tests and fuzzers link too
+PURE_SRC    := $(wildcard proxy/h1parse.c)
 ROUTING_SRC := $(filter-out routing/redis_source.c,$(wildcard routing/*.c))
 REDIS_SRC   := $(wildcard routing/redis_source.c)
-PROXY_SRC   := $(wildcard proxy/*.c)
+PROXY_SRC   := $(filter-out $(PURE_SRC),$(wildcard proxy/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 
-LIB_OBJ     := $(CONF_SRC:%.c=$(BUILD)/%.o) $(ROUTING_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ     := $(CONF_SRC:%.c=$(BUILD)/%.o) $(ROUTING_SRC:%.c=$(BUILD)/%.o) $(PURE_SRC:%.c=$(BUILD)/%.o)
 PROXY_OBJ   := $(PROXY_SRC:%.c=$(BUILD)/%.o) $(REDIS_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 LIBROUTING  := $(BUILD)/librouting.a

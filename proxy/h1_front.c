@@ -317,10 +317,36 @@ static void resp_finished(struct h1c *c)
     event_active(&c->kick, EV_WRITE, 0);
 }
 
+/* "HTTP/1.x NNN Reason\r\n" without printf (this runs once per response). */
 static int append_status(char *p, size_t cap, int minor, int status)
 {
-    return snprintf(p, cap, "HTTP/1.%d %d %s\r\n", minor ? 1 : 0, status,
-                    http_status_str((enum http_status)status));
+    const char *reason = http_status_str((enum http_status)status);
+    size_t rl = strlen(reason);
+    if (rl + 16 > cap || status < 100 || status > 999)
+        return snprintf(p, cap, "HTTP/1.%d %d %s\r\n", minor ? 1 : 0, status, reason);
+    memcpy(p, minor ? "HTTP/1.1 " : "HTTP/1.0 ", 9);
+    p[9] = (char)('0' + status / 100);
+    p[10] = (char)('0' + status / 10 % 10);
+    p[11] = (char)('0' + status % 10);
+    p[12] = ' ';
+    memcpy(p + 13, reason, rl);
+    p[13 + rl] = '\r';
+    p[14 + rl] = '\n';
+    return (int)(15 + rl);
+}
+
+/* Decimal digits of <v> into <buf> (room for 20); returns the length. */
+static size_t fmt_u64(char *buf, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    return n;
 }
 
 static int op_send_head(struct xchg *x, int status, const struct hdr *hdrs, size_t n,
@@ -356,8 +382,13 @@ static int op_send_head(struct xchg *x, int status, const struct hdr *hdrs, size
     int no_body_status = status == 204 || status == 304 || status < 200;
     c->resp_chunked = 0;
     if (clen >= 0) {
-        if (status != 204)
-            evbuffer_add_printf(out, "Content-Length: %lld\r\n", (long long)clen);
+        if (status != 204) {
+            char cl[40] = "Content-Length: ";
+            size_t cn = 16 + fmt_u64(cl + 16, (uint64_t)clen);
+            cl[cn++] = '\r';
+            cl[cn++] = '\n';
+            evbuffer_add(out, cl, cn);
+        }
     } else if (end) {
         if (!no_body_status && !(r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0))
             evbuffer_add(out, "Content-Length: 0\r\n", 19);

@@ -14,8 +14,10 @@
 
 #include "log.h"
 #include "worker.h"
+#include "xchg.h"
 
 #define UPS_MAGIC 0x0b5c0a11u
+#define UPS_SWEEP_MS 1000
 
 static void addr_to_sockaddr(const struct conf_addr *a, struct sockaddr_storage *ss,
                              socklen_t *len)
@@ -36,6 +38,30 @@ static void addr_to_sockaddr(const struct conf_addr *a, struct sockaddr_storage 
     }
 }
 
+static void conn_free(struct ups_conn *c);
+
+/* Closes idle connections older than the idle timeout; the idle list is most
+ * recently used first, so the stale ones are at its end. */
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ups_pool *p = arg;
+    uint64_t now = cut_now_ms();
+    struct ups_conn *c = p->idle, *last = NULL;
+    while (c != NULL) {
+        last = c;
+        c = c->next;
+    }
+    while (last != NULL && now - last->idle_since_ms >= p->idle_ms) {
+        struct ups_conn *prev = last->prev;
+        conn_free(last);
+        last = prev;
+    }
+    if (p->idle != NULL) {
+        struct timeval tv = {UPS_SWEEP_MS / 1000, (UPS_SWEEP_MS % 1000) * 1000};
+        evtimer_add(p->sweep, &tv);
+    }
+}
+
 struct ups_pool *ups_pool_get(struct worker *w, const struct conf_addr *a)
 {
     struct sockaddr_storage ss;
@@ -47,9 +73,15 @@ struct ups_pool *ups_pool_get(struct worker *w, const struct conf_addr *a)
     struct ups_pool *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return NULL;
+    p->sweep = evtimer_new(w->base, sweep_cb, p);
+    if (p->sweep == NULL) {
+        free(p);
+        return NULL;
+    }
     p->w = w;
     p->ss = ss;
     p->sslen = len;
+    p->idle_ms = 30000;
     if (a->family == AF_INET6)
         snprintf(p->name, sizeof(p->name), "[%s]:%u", a->host, a->port);
     else
@@ -94,20 +126,38 @@ static void conn_free(struct ups_conn *c)
     wake_waiter(p);
 }
 
-/* An idle connection became readable or closed: the server hung up, or sent
- * something unsolicited. Either way it is no longer usable. */
-static void idle_read_cb(struct bufferevent *bev, void *arg)
+/* The one set of callbacks of every upstream bufferevent. */
+static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct ups_conn *c = arg;
     CUT_BUG_ON(c->magic != UPS_MAGIC);
-    conn_free(c);
+    if (c->state == UPS_BUSY && c->ops != NULL) {
+        c->ops->on_read(c->owner);
+        return;
+    }
+    /* idle: the server hung up or sent something unsolicited; unusable */
+    if (c->state == UPS_IDLE)
+        conn_free(c);
 }
 
-static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
+static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     struct ups_conn *c = arg;
     CUT_BUG_ON(c->magic != UPS_MAGIC);
-    conn_free(c);
+    if (c->state == UPS_BUSY && c->ops != NULL)
+        c->ops->on_write(c->owner);
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct ups_conn *c = arg;
+    CUT_BUG_ON(c->magic != UPS_MAGIC);
+    if (c->state == UPS_IDLE) {
+        conn_free(c);
+        return;
+    }
+    if (c->ops != NULL)
+        c->ops->on_event(c->owner, what);
 }
 
 struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *wt, int *err)
@@ -117,8 +167,8 @@ struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *
     if (c != NULL) {
         idle_unlink(c);
         c->state = UPS_BUSY;
-        bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
-        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        c->owner = NULL;
+        c->ops = NULL;
         return c;
     }
     if (cap != 0 && p->n_total >= cap) {
@@ -146,6 +196,9 @@ struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *
     c->state = UPS_CONNECTING;
     p->n_total++;
     p->n_connects++;
+    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, XCHG_BUF_LOW, 0);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, XCHG_BUF_HIGH);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->ss, (int)p->sslen) == -1) {
         /* immediate failure (e.g. no ports); ECONNREFUSED normally arrives as an event */
         int e = errno ? errno : ECONNREFUSED;
@@ -160,6 +213,7 @@ struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     return c;
 }
 
@@ -176,23 +230,26 @@ void ups_release(struct ups_conn *c, int reusable, unsigned idle_ms)
 {
     CUT_BUG_ON(c->magic != UPS_MAGIC);
     struct ups_pool *p = c->pool;
+    c->owner = NULL;
+    c->ops = NULL;
     if (!reusable || p->w->draining || evbuffer_get_length(bufferevent_get_input(c->bev)) != 0) {
         conn_free(c);
         return;
     }
     c->n_requests++;
     c->state = UPS_IDLE;
+    c->idle_since_ms = cut_now_ms();
     c->prev = NULL;
     c->next = p->idle;
     if (p->idle != NULL)
         p->idle->prev = c;
     p->idle = c;
     p->n_idle++;
-    struct timeval tv = {idle_ms / 1000, (idle_ms % 1000) * 1000};
-    bufferevent_setcb(c->bev, idle_read_cb, NULL, idle_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-    bufferevent_set_timeouts(c->bev, &tv, NULL);
-    bufferevent_enable(c->bev, EV_READ);
+    p->idle_ms = idle_ms;
+    if (!evtimer_pending(p->sweep, NULL)) {
+        struct timeval tv = {UPS_SWEEP_MS / 1000, (UPS_SWEEP_MS % 1000) * 1000};
+        evtimer_add(p->sweep, &tv);
+    }
     /* a waiter can take this connection right away */
     if (p->waiters.next != &p->waiters)
         wake_waiter(p);
@@ -203,8 +260,10 @@ void ups_pools_free(struct worker *w)
     struct ups_pool *p = w->pool_list;
     while (p != NULL) {
         struct ups_pool *next = p->next;
+        p->waiters.next = p->waiters.prev = &p->waiters; /* no wake-ups at exit */
         while (p->idle != NULL)
             conn_free(p->idle);
+        event_free(p->sweep);
         free(p);
         p = next;
     }

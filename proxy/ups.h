@@ -8,17 +8,32 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include "../conf/conf.h"
 
 struct bufferevent;
+struct event;
 struct worker;
 struct ups_pool;
 struct hc_target;
 
 enum ups_state { UPS_CONNECTING = 0, UPS_IDLE, UPS_BUSY, UPS_N_STATES };
 
+/* What a leased connection reports to its owner (the exchange). */
+struct ups_owner_ops {
+    void (*on_read)(void *owner);
+    void (*on_write)(void *owner);          /* output fell to the low mark */
+    void (*on_event)(void *owner, short what); /* BEV_EVENT_* */
+};
+
+/*
+ * The bufferevent's callbacks are set once, at connect, and dispatch to the
+ * owner while leased, so a lease or a release costs no libevent call: the
+ * watermarks stay put, reading stays enabled, and idle connections are timed
+ * out by one sweep per pool rather than a timer each.
+ */
 struct ups_conn {
     unsigned magic;
     struct ups_pool *pool;
@@ -26,6 +41,9 @@ struct ups_conn {
     struct ups_conn *prev, *next; /* idle list */
     enum ups_state state;
     unsigned n_requests;           /* requests completed on this connection */
+    uint64_t idle_since_ms;
+    void *owner;                   /* leased: the exchange */
+    const struct ups_owner_ops *ops;
 };
 
 /* A request waiting for a connection slot when the pool is at its cap. */
@@ -36,6 +54,8 @@ struct ups_waiter {
 
 struct ups_pool {
     struct ups_pool *next;  /* worker's list */
+    struct event *sweep;    /* closes idle connections past their idle timeout */
+    unsigned idle_ms;
     struct worker *w;
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -64,6 +84,13 @@ struct ups_pool *ups_pool_get(struct worker *w, const struct conf_addr *a);
  * failure (<*err> = -errno).
  */
 struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *wt, int *err);
+
+/* Makes <owner> receive <c>'s events through <ops> until ups_release. */
+static inline void ups_set_owner(struct ups_conn *c, void *owner, const struct ups_owner_ops *ops)
+{
+    c->owner = owner;
+    c->ops = ops;
+}
 
 /* Removes <wt> from its pool's wait list if it is queued. */
 void ups_waiter_cancel(struct ups_waiter *wt);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "tls.h"
 #include "ups.h"
+#include "xchg.h"
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define H2_PREFACE_LEN 24
@@ -332,6 +334,9 @@ static void drain_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
+    uint64_t v;
+    if (read(w->wake_fd, &v, sizeof(v)) == -1 && errno != EAGAIN)
+        cut_log(CUT_WARN, "w=%u wake read: %s", w->id, strerror(errno));
     if (!atomic_load(&w->want_drain) || w->draining)
         return;
     w->draining = 1;
@@ -354,7 +359,11 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 void worker_request_drain(struct worker *w)
 {
     atomic_store(&w->want_drain, 1);
-    event_active(w->wake, EV_READ, 0);
+    /* the worker's base has no locks (EVENT_BASE_FLAG_NOLOCK): other threads
+     * reach it only through this eventfd */
+    uint64_t one = 1;
+    if (write(w->wake_fd, &one, sizeof(one)) == -1)
+        cut_log(CUT_ERR, "w=%u wake write: %s", w->id, strerror(errno));
 }
 
 static void libevent_log_cb(int severity, const char *msg)
@@ -424,8 +433,11 @@ int worker_init(struct worker *w, unsigned id, struct shared *sh, char *err, siz
     /* The epoll changelist folds the add/del pairs that bufferevents make on
      * every write into one epoll_ctl, or none, per loop iteration. */
     struct event_config *cfg = event_config_new();
-    if (cfg != NULL)
+    if (cfg != NULL) {
         event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        /* one thread per base: no locks on every event_add/del */
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+    }
     w->base = cfg != NULL ? event_base_new_with_config(cfg) : NULL;
     if (cfg != NULL)
         event_config_free(cfg);
@@ -433,7 +445,14 @@ int worker_init(struct worker *w, unsigned id, struct shared *sh, char *err, siz
         snprintf(err, errlen, "event_base_new failed");
         return -1;
     }
-    w->wake = event_new(w->base, -1, 0, wake_cb, w);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd == -1) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        return -1;
+    }
+    w->wake = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, wake_cb, w);
+    if (w->wake != NULL)
+        event_add(w->wake, NULL);
     w->reaper = event_new(w->base, -1, 0, reaper_cb, w);
     w->drain_timer = evtimer_new(w->base, drain_timer_cb, w);
     if (w->wake == NULL || w->reaper == NULL || w->drain_timer == NULL ||
@@ -506,6 +525,7 @@ void worker_join(struct worker *w)
         l = next;
     }
     reaper_cb(-1, 0, w);
+    xchg_pool_free(w);
     alog_flush(w);
     if (w->alog.timer != NULL)
         event_free(w->alog.timer);
@@ -514,6 +534,7 @@ void worker_join(struct worker *w)
     free(w->listener_ctx);
     ups_pools_free(w);
     event_free(w->wake);
+    close(w->wake_fd);
     event_free(w->reaper);
     event_free(w->drain_timer);
     event_base_free(w->base);

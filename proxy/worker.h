@@ -22,6 +22,7 @@ struct event_base;
 struct event;
 struct evconnlistener;
 struct ups_pool;
+struct xchg;
 
 /* Process-wide state shared by the workers. */
 struct shared {
@@ -80,13 +81,16 @@ struct worker {
     struct conn_link conns; /* list head */
     unsigned n_conns;
     int draining;
-    struct event *wake;     /* activated from other threads: new snapshot, drain */
+    struct event *wake;     /* readable eventfd: drain request from the main thread */
+    int wake_fd;
     struct event *drain_timer;
     struct event *reaper;
     struct defer *to_free;
     uint64_t seq;           /* request counter, for ids */
     uint64_t rng;           /* xorshift state (sticky cookie ids) */
     unsigned inflight;      /* exchanges routed and not yet freed */
+    struct xchg *xchg_pool; /* recycled exchanges (xchg.c) */
+    unsigned n_xchg_pool;
     unsigned retries_inflight; /* of which retried on the baseline by the shield */
     uint64_t fail_open_logged_ms;
     struct worker_stats stats;

@@ -128,4 +128,7 @@ int xchg_response_done(const struct xchg *x);
 /* Frees the exchange in any state; closes a still-busy upstream connection. */
 void xchg_free(struct xchg *x);
 
+/* Frees <w>'s recycled exchanges (worker exit). */
+void xchg_pool_free(struct worker *w);
+
 #endif

@@ -659,7 +659,10 @@ enum guard_verdict guard_eval(const struct guard_conf_rt *c, struct guard_state 
         if (r.cand_lat_n >= c->p99_min_samples && r.base_lat_n >= c->p99_min_samples &&
             r.base_p99_us > 0) {
             r.p99_ratio = (double)r.cand_p99_us / (double)r.base_p99_us;
-            if (r.p99_ratio > c->max_p99_ratio)
+            /* a ratio of sub-millisecond tails is noise: the gap must also be
+             * material in absolute terms (material_latency_us, 5 ms) */
+            if (r.p99_ratio > c->max_p99_ratio &&
+                r.cand_p99_us >= r.base_p99_us + c->material_latency_us)
                 r.fired |= 1u << GUARD_T_P99_RATIO;
         }
     }
