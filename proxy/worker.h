@@ -66,6 +66,8 @@ struct alog_buf {
     char buf[4096 + 2048];
 };
 
+#define WORKER_N_COMMON_TV 8
+
 struct worker {
     unsigned id;
     pthread_t thread;
@@ -90,6 +92,11 @@ struct worker {
     uint64_t rng;           /* xorshift state (sticky cookie ids) */
     unsigned inflight;      /* exchanges routed and not yet freed */
     struct xchg *xchg_pool; /* recycled exchanges (xchg.c) */
+    struct {
+        unsigned ms;
+        const struct timeval *tv;
+    } ctv[WORKER_N_COMMON_TV]; /* libevent common timeouts by duration (xchg.c) */
+    unsigned ctv_next;
     unsigned n_xchg_pool;
     unsigned retries_inflight; /* of which retried on the baseline by the shield */
     uint64_t fail_open_logged_ms;

@@ -403,6 +403,21 @@ static int is_hop_by_hop(const struct hdr *h, const struct hdr *conn)
     return 0;
 }
 
+/*
+ * The Connection field, when it names fields other than "close" and
+ * "keep-alive" (those two name no field anyone sends): only then must every
+ * other field be checked against its list.
+ */
+static const struct hdr *connection_list(const struct hdr *conn)
+{
+    if (conn == NULL)
+        return NULL;
+    if ((conn->value_len == 10 && strncasecmp(conn->value, "keep-alive", 10) == 0) ||
+        (conn->value_len == 5 && strncasecmp(conn->value, "close", 5) == 0))
+        return NULL;
+    return conn;
+}
+
 static const struct hdr *find_hdr(const struct hdr *h, size_t n, const char *name, size_t len)
 {
     for (size_t i = 0; i < n; i++)
@@ -482,7 +497,7 @@ static size_t peer_ip(const struct xchg *x, char *buf, size_t len)
 static int build_head(struct xchg *x)
 {
     const struct req_head *r = &x->req;
-    const struct hdr *conn = find_hdr(r->hdrs, r->n_hdrs, "connection", 10);
+    const struct hdr *conn = connection_list(find_hdr(r->hdrs, r->n_hdrs, "connection", 10));
     char ip[INET6_ADDRSTRLEN];
     size_t iplen = peer_ip(x, ip, sizeof(ip));
     size_t need = r->method_len + r->path_len + r->authority_len + iplen + 256;
@@ -850,10 +865,30 @@ static void record(struct xchg *x, unsigned status, enum win_fail fail)
 
 /* ---- timers ---- */
 
+/*
+ * Exchange deadlines use libevent's common timeouts: every timer of one
+ * duration sits in one queue, so re-arming is O(1) instead of a heap update.
+ */
+static const struct timeval *common_tv(struct worker *w, unsigned ms)
+{
+    for (int i = 0; i < WORKER_N_COMMON_TV; i++)
+        if (w->ctv[i].ms == ms && w->ctv[i].tv != NULL)
+            return w->ctv[i].tv;
+    struct timeval d = {ms / 1000, (ms % 1000) * 1000};
+    const struct timeval *tv = event_base_init_common_timeout(w->base, &d);
+    if (tv == NULL)
+        return NULL;
+    int k = w->ctv_next++ % WORKER_N_COMMON_TV;
+    w->ctv[k].ms = ms;
+    w->ctv[k].tv = tv;
+    return tv;
+}
+
 static void arm(struct xchg *x, unsigned ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(&x->timer, &tv);
+    const struct timeval *tv = common_tv(x->w, ms);
+    struct timeval d = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&x->timer, tv != NULL ? tv : &d);
 }
 
 static int shield_try(struct xchg *x);
@@ -1230,7 +1265,7 @@ static int hp_on_header_value(http_parser *p, const char *at, size_t len)
 static int deliver_head(struct xchg *x, const http_parser *p)
 {
     int status = x->status;
-    const struct hdr *conn = find_hdr(x->rh, x->n_rh, "connection", 10);
+    const struct hdr *conn = connection_list(find_hdr(x->rh, x->n_rh, "connection", 10));
     /* filter in place: drop hop-by-hop and Content-Length (given apart) */
     size_t k = 0;
     for (size_t i = 0; i < x->n_rh; i++) {
