@@ -123,13 +123,22 @@ deps:
 demo: deps cutover
 	$(Q)tests/demo.sh
 
-bench: cutover
-	$(Q)bench/run.sh
+# Peers (nginx, HAProxy, nghttpx), cutover latency and snap-back: bench/README.md.
+# `make bench QUICK=1` for a quick run. Installs what it needs; never part of `make test`.
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)QUICK=$(QUICK) bench/run.sh
 
 # Cutover latency: HSET + PUBLISH to traffic on the new track, pub/sub and poll only.
 # Writes bench/results/cutover-latency.md. About a minute; bounded in flips and time.
 bench-cutover: cutover
 	$(Q)/usr/bin/python3 bench/cutover.py --cutover $(abspath $(BIN)) --origin $(abspath $(ORIGIN)) $(BENCH_ARGS)
+
+# Snap-back: canary at 5/10/25 %, faults 5xx / 3x slower / refused, shield on and off, then
+# healthy canaries (false trips). Writes bench/results/snapback.md. About 8 minutes; QUICK=1
+# shortens the healthy runs (about 5 minutes). Bounded in runs and time.
+bench-snapback: cutover
+	$(Q)QUICK=$(QUICK) /usr/bin/python3 bench/snapback.py --cutover $(abspath $(BIN)) --origin $(abspath $(ORIGIN)) $(BENCH_ARGS)
 
 lint: check-headers
 	$(Q)! grep -nE '<event2/|<sys/socket.h>|<nghttp2/|"\.\./proxy/' $(filter-out routing/redis_source.c,$(wildcard routing/*.[ch])) || \

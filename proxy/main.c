@@ -15,6 +15,8 @@
 #include "../conf/conf.h"
 #include "../routing/snap.h"
 #include "accesslog.h"
+#include "admin.h"
+#include "ctl.h"
 #include "health.h"
 #include "log.h"
 #include "stats.h"
@@ -37,6 +39,7 @@ struct app {
     int stopping;
     struct redis_glue *redis; /* Redis weights: source, timer, overrides held */
     struct event *tick;       /* 10 ms: collect worker stats, run the guards */
+    struct admin *admin;      /* admin endpoint, NULL when not configured */
 };
 
 #define STATS_TICK_MS 10
@@ -44,6 +47,7 @@ struct app {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cutover [-c FILE] [-t] [-V]\n"
+               "       cutover ctl [-c FILE] [-a ADDR] [-k TOKENFILE] COMMAND (ctl -h: more)\n"
                "  -c FILE  configuration file (default conf/cutover.conf)\n"
                "  -t       check the configuration and exit (0 valid, 1 invalid)\n"
                "  -V       print the version and exit\n");
@@ -66,12 +70,14 @@ static void reload(struct app *app)
     struct conf *c = conf_load(app->conf_path, err, sizeof(err));
     if (c == NULL) {
         cut_log(CUT_ERR, "reload refused, keeping the running configuration: %s", err);
+        admin_on_reload(app->admin, NULL);
         return;
     }
     struct snap *s = snap_from_conf(c, ++app->generation, ++app->conf_generation, cut_now_ms());
     if (s == NULL) {
         cut_log(CUT_ERR, "reload refused: out of memory");
         conf_free(c);
+        admin_on_reload(app->admin, NULL);
         return;
     }
     if (listeners_differ(app->conf, c))
@@ -79,6 +85,7 @@ static void reload(struct app *app)
     /* Redis: re-apply the overrides held before publishing, so a reload never undoes them */
     s = redis_glue_reload(app->redis, c, s);
     stats_configure(s, c, cut_now_ms());
+    redis_glue_guards_relatch(app->redis); /* a tripped guard stays tripped across reloads */
     if (health_configure(app->base, c) < 0)
         cut_log(CUT_ERR, "reload: out of memory setting up health checks");
     shared_publish(&app->shared, s);
@@ -86,13 +93,17 @@ static void reload(struct app *app)
     if (app->shared.conf != app->conf)
         conf_free(app->conf);
     app->conf = c;
+    admin_on_reload(app->admin, c);
     cut_log(CUT_INFO, "configuration reloaded from %s (generation %llu)", app->conf_path,
             (unsigned long long)app->conf_generation);
 }
 
 static void on_guard_trip(void *arg, struct rt_route *r, const struct guard_reason *why)
 {
-    cut_log(CUT_WARN, "guard tripped route=%s: %s", r->name, why->text);
+    struct app *app = arg;
+    uint64_t t0_us = cut_now_us();
+    /* snap back now (candidate 0 in-process), then write through to Redis; the glue logs */
+    redis_glue_guard_trip(app->redis, r->name, why, t0_us);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -142,6 +153,8 @@ int main(int argc, char **argv)
     struct app app;
     memset(&app, 0, sizeof(app));
     app.conf_path = "conf/cutover.conf";
+    if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+        return ctl_main(argc - 1, argv + 1); /* the admin client: see ctl.h */
     int check_only = 0, opt;
     while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
         switch (opt) {
@@ -172,6 +185,15 @@ int main(int argc, char **argv)
         printf("%s: configuration ok\n", app.conf_path);
         conf_free(app.conf);
         return 0;
+    }
+    if (app.conf->admin.enabled) {
+        /* first: a busy admin address or a bad token file stops the start before anything */
+        app.admin = admin_new(&app.conf->admin, err, sizeof(err));
+        if (app.admin == NULL) {
+            fprintf(stderr, "%s\n", err);
+            conf_free(app.conf);
+            return 1;
+        }
     }
     if (app.conf->log_level != NULL)
         cut_log_level = cut_log_level_parse(app.conf->log_level);
@@ -268,6 +290,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot start the stats timer\n");
         return 1;
     }
+    if (app.admin != NULL) {
+        struct admin_deps ad = {.base = app.base,
+                                .sh = sh,
+                                .redis = app.redis,
+                                .workers = app.workers,
+                                .n_workers = app.n_workers,
+                                .conf_path = app.conf_path,
+                                .version = CUTOVER_VERSION};
+        if (admin_start(app.admin, &ad, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+    }
     for (unsigned i = 0; i < app.n_workers; i++) {
         int e = worker_run(&app.workers[i]);
         if (e < 0) {
@@ -288,6 +323,7 @@ int main(int argc, char **argv)
         event_free(sev[i]);
     event_free(app.tick);
     event_free(sh->worker_exited);
+    admin_free(app.admin);
     stats_free_all();
     health_free_all();
     redis_glue_free(app.redis);

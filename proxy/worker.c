@@ -146,6 +146,7 @@ void worker_conn_add(struct worker *w, struct conn_link *l)
     w->conns.next->prev = l;
     w->conns.next = l;
     w->n_conns++;
+    atomic_store_explicit(&w->stats.conns_open, w->n_conns, memory_order_relaxed);
 }
 
 void worker_conn_del(struct worker *w, struct conn_link *l)
@@ -156,6 +157,7 @@ void worker_conn_del(struct worker *w, struct conn_link *l)
     l->next->prev = l->prev;
     l->next = l->prev = NULL;
     w->n_conns--;
+    atomic_store_explicit(&w->stats.conns_open, w->n_conns, memory_order_relaxed);
     if (w->draining && w->n_conns == 0)
         event_base_loopexit(w->base, NULL);
 }

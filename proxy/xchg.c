@@ -274,8 +274,10 @@ void xchg_free(struct xchg *x)
         if (alog_enabled())
             access_log(x);
     }
-    if (x->flags & XF_COUNTED)
+    if (x->flags & XF_COUNTED) {
         x->w->inflight--;
+        atomic_store_explicit(&x->w->stats.streams_open, x->w->inflight, memory_order_relaxed);
+    }
     if (x->flags & XF_SHIELDED)
         x->w->retries_inflight--;
     event_del(&x->timer);
@@ -922,6 +924,7 @@ void xchg_start(struct xchg *x)
     struct worker *w = x->w;
     x->flags |= XF_STARTED | XF_COUNTED;
     w->inflight++;
+    atomic_store_explicit(&w->stats.streams_open, w->inflight, memory_order_relaxed);
     x->now_ms = x->t0_us / 1000;
     worker_refresh(w);
     x->snap = snap_ref(w->snap);
