@@ -97,7 +97,37 @@ start_origin blue 9001
 start_origin green 9002
 start_origin canary 9003
 
-# Redis is not used yet by the demo; a later issue drives weights through it.
+# Redis, if installed: a private redis-server on a free port, and the demo's
+# config gets a redis block pointing at it (the sample keeps it commented out).
+REDIS_PORT=""
+if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
+    for p in 6390 6391 6392 6393 6394 6395 6396 6397 6398 6399; do
+        if ! redis-cli -p "$p" ping >/dev/null 2>&1; then
+            REDIS_PORT=$p
+            break
+        fi
+    done
+fi
+if [ -n "$REDIS_PORT" ]; then
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        >"$WORK/redis.out" 2>&1 &
+    PIDS="$PIDS $!"
+    i=0
+    until redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || die "redis-server did not start on :$REDIS_PORT"
+        sleep 0.05
+    done
+    echo "redis-server on 127.0.0.1:$REDIS_PORT (pid $!)"
+    sed "s|^# redis = {.*|redis = { address = \"127.0.0.1:$REDIS_PORT\"; prefix = \"cutover\"; poll_ms = 1000; };|" \
+        "$CONF" >"$WORK/demo.conf"
+    CONF=$WORK/demo.conf
+else
+    echo "redis-server not installed: the demo runs without live weights (make deps installs it)"
+fi
+rcli() {
+    redis-cli -p "$REDIS_PORT" "$@" >/dev/null
+}
 
 "$CUTOVER" -c "$CONF" >"$WORK/cutover.out" 2>"$WORK/cutover.err" &
 CUT_PID=$!
@@ -172,8 +202,39 @@ else
     echo "no TLS listener in $CONF: skipping h2 over TLS"
 fi
 
+if [ -n "$REDIS_PORT" ]; then
+    echo
+    echo "Live weights: redis-cli HSET cutover:route:web:weights blue 50 canary 50"
+    echo "              redis-cli PUBLISH cutover:events web"
+    rcli HSET cutover:route:web:weights blue 50 canary 50
+    rcli PUBLISH cutover:events web
+    sleep 0.2
+    tally "HTTP/1.1 after the change" --http1.1 $(urls "http://127.0.0.1:$PLAIN_PORT" 200) || status=1
+
+    echo
+    echo "The canary breaks (its origin now answers 500 to everything):"
+    curl -s -o /dev/null "http://127.0.0.1:9003/__mode?status=500"
+    tally "HTTP/1.1 GETs while it fails (the retry shield sends them to blue)" --http1.1 \
+        $(urls "http://127.0.0.1:$PLAIN_PORT" 200) || status=1
+    sleep 0.2
+    echo "Redis after the guard tripped (the whole fleet follows):"
+    printf '  weights: %s\n' "$(redis-cli -p "$REDIS_PORT" HGETALL cutover:route:web:weights | paste -sd' ')"
+    printf '  guard:   %s\n' "$(redis-cli -p "$REDIS_PORT" HGET cutover:route:web:guard state)"
+    printf '  reason:  %.160s\n' "$(redis-cli -p "$REDIS_PORT" HGET cutover:route:web:guard reason)"
+    tally "HTTP/1.1 after the snap-back" --http1.1 $(urls "http://127.0.0.1:$PLAIN_PORT" 100) || status=1
+    curl -s -o /dev/null "http://127.0.0.1:9003/__mode?reset=1"
+    if [ -n "$ADMIN_PORT" ]; then
+        echo
+        echo "Re-arm once the canary is fixed: ./cutover ctl -a 127.0.0.1:$ADMIN_PORT arm web"
+        ./cutover ctl -a "127.0.0.1:$ADMIN_PORT" arm web >/dev/null 2>&1 || status=1
+        ./cutover ctl -a "127.0.0.1:$ADMIN_PORT" weights web blue=90 canary=10 >/dev/null 2>&1 || status=1
+        sleep 0.2
+        tally "HTTP/1.1 after re-arming at 90/10" --http1.1 $(urls "http://127.0.0.1:$PLAIN_PORT" 100) || status=1
+    fi
+fi
+
 echo
-echo "Try it yourself while nothing runs: ./cutover -c $CONF, then"
+echo "Try it yourself while nothing runs: ./cutover -c conf/cutover.conf, then"
 echo "  curl -s http://127.0.0.1:$PLAIN_PORT/                       # HTTP/1.1"
 echo "  curl -s --http2-prior-knowledge http://127.0.0.1:$PLAIN_PORT/  # h2c"
 [ -z "${TLS_PORT:-}" ] || echo "  curl -sk --http2 https://127.0.0.1:$TLS_PORT/                 # h2 over TLS"
