@@ -30,9 +30,11 @@
  * Limits apply to prefixes so that a peer trickling a huge head fails as soon as
  * it passes the limit (see the header).
  *
- * Speed: heads are scanned 16 bytes at a time with SSE2 (baseline on x86-64)
- * where the runs are long (request target, field values); tokens use a table.
- * Build with -DH1P_NO_SIMD to test the scalar path alone.
+ * Speed: request targets, field names and field values are scanned 16 bytes at
+ * a time with SSE2 (baseline on x86-64) wherever 16 bytes remain; the rest, and
+ * the punctuation in names, go through a class table. Known field names are
+ * matched with 4- and 8-byte loads. Build with -DH1P_NO_SIMD for the scalar path
+ * alone (the fuzz targets compare both on every input).
  */
 #include "h1parse.h"
 
@@ -171,8 +173,7 @@ static inline const char *scan_value(const char *p, const char *end)
 static inline const char *scan_target(const char *p, const char *end)
 {
 #if H1P_SIMD
-    const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f),
-                  hash = _mm_set1_epi8('#');
+    const __m128i sp = _mm_set1_epi8(0x20), del = _mm_set1_epi8(0x7f), hash = _mm_set1_epi8('#');
 
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
@@ -207,10 +208,11 @@ static inline uint32_t load32(const char *p)
 }
 
 /*
- * Case-insensitive compares of <s> with a lowercase literal of letters and '-',
- * 4 or 8 bytes at a time (overlapping loads cover the lengths between). OR-ing
- * 0x20 lowercases letters and maps no other byte onto a letter or '-' but CR,
- * which can be in neither a field name nor a field value.
+ * Case-insensitive compares of <s> with a lowercase literal of letters, digits
+ * and '-', 4 or 8 bytes at a time (overlapping loads cover the lengths between).
+ * OR-ing 0x20 lowercases letters; the only other bytes it maps onto a letter, a
+ * digit or '-' are CTLs (CR onto '-'), which neither a field name nor a field
+ * value can hold.
  */
 #define LC64 UINT64_C(0x2020202020202020)
 #define LC32 UINT32_C(0x20202020)
@@ -382,11 +384,13 @@ static int on_field(struct fields *f, const char *name, size_t nlen, const char 
                 f->reason = "several Host fields";
                 return -1;
             }
+            unsigned all = C_HOST;
             for (size_t i = 0; i < vlen; i++)
-                if (!IS(v[i], C_HOST)) {
-                    f->reason = "bad character in Host";
-                    return -1;
-                }
+                all &= cclass[(unsigned char)v[i]];
+            if (!all) {
+                f->reason = "bad character in Host";
+                return -1;
+            }
             f->host = v;
             f->host_len = vlen;
         }
@@ -507,17 +511,25 @@ static const char *parse_version(const char *p, const char *end, char term, int 
 {
     static const char want[] = "HTTP/1.1";
 
-    if (LIKELY(end - p >= 9) && memcmp(p, want, 7) == 0 && (p[7] == '1' || p[7] == '0') &&
-        p[8] == term) {
-        *minor = p[7] - '0';
-        return p + 8;
+    if (LIKELY(end - p >= 9) && p[8] == term) {
+        uint64_t w = load64(p);
+        if (w == load64("HTTP/1.1")) {
+            *minor = 1;
+            return p + 8;
+        }
+        if (w == load64("HTTP/1.0")) {
+            *minor = 0;
+            return p + 8;
+        }
     }
     for (int i = 0; i < 9; i++) {
         if (p + i == end)
             MORE(f);
         char c = p[i];
-        int ok = i < 5 ? c == want[i] : i == 6 ? c == '.' : i == 8 ? c == term
-                                                                   : (c >= '0' && c <= '9');
+        int ok = i < 5    ? c == want[i]
+                 : i == 6 ? c == '.'
+                 : i == 8 ? c == term
+                          : (c >= '0' && c <= '9');
         if (!ok)
             FAIL(f, H1P_BAD, c == '\n' ? "bare LF" : "malformed HTTP-version");
     }
@@ -559,8 +571,7 @@ static const char *check_target(const char *m, size_t mlen, const char *t, size_
     for (size_t i = 1; i < tlen; i++) {
         char c = t[i];
         if (c == ':')
-            return tlen - i > 3 && t[i + 1] == '/' && t[i + 2] == '/' ? NULL
-                                                                       : "bad absolute-form";
+            return tlen - i > 3 && t[i + 1] == '/' && t[i + 2] == '/' ? NULL : "bad absolute-form";
         if (!(((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
               c == '-' || c == '.'))
             return "bad request target";
@@ -587,13 +598,16 @@ static void fields_init(struct fields *f)
 ssize_t h1p_parse_request(const char *buf, size_t len, const struct h1p_limits *lim,
                           struct h1p_request *req, struct h1p_header *hdrs, size_t max)
 {
-    const char *p = buf, *end = buf + (len < lim->max_head ? len : lim->max_head);
+    const char *p = buf, *end;
     const char *m, *t, *tl;
     size_t hmax = max < lim->max_headers ? max : lim->max_headers;
     struct fields f;
     const char *why;
     int minor;
 
+    if (len == 0)
+        return -2; /* and no arithmetic on a NULL <buf> */
+    end = buf + (len < lim->max_head ? len : lim->max_head);
     fields_init(&f);
     /* request line: skip empty lines first (RFC 9112 2.2) */
     while (p < end && *p == '\r') {
@@ -706,14 +720,17 @@ bad:
     return -1;
 }
 
-ssize_t h1p_parse_response(const char *buf, size_t len, size_t max_head,
-                           struct h1p_response *resp, struct h1p_header *hdrs, size_t max)
+ssize_t h1p_parse_response(const char *buf, size_t len, size_t max_head, struct h1p_response *resp,
+                           struct h1p_header *hdrs, size_t max)
 {
-    const char *p = buf, *end = buf + (len < max_head ? len : max_head);
+    const char *p = buf, *end;
     const char *r;
     struct fields f;
     int minor, status;
 
+    if (len == 0)
+        return -2;
+    end = buf + (len < max_head ? len : max_head);
     fields_init(&f);
     p = parse_version(p, end, ' ', &minor, &f);
     if (p == NULL)
@@ -879,6 +896,22 @@ ssize_t h1p_chunked_feed(struct h1p_chunked *c, const char *buf, size_t len, siz
             return (ssize_t)(i + n);
         }
         case CS_SIZE:
+            if (c->_n_digits == 0) {
+                /* fast path: a whole "1*HEXDIG CRLF" line in the buffer */
+                size_t j = i;
+                uint64_t v = 0;
+                while (j < len && j - i < H1P_CHUNK_MAX_DIGITS &&
+                       (h = hexval((unsigned char)buf[j])) >= 0) {
+                    v = v << 4 | (unsigned)h;
+                    j++;
+                }
+                if (j > i && len - j >= 2 && buf[j] == '\r' && buf[j + 1] == '\n') {
+                    c->remaining = v;
+                    c->state = v ? CS_DATA : CS_TR_START;
+                    i = j + 1;
+                    continue;
+                }
+            }
             if ((h = hexval(ch)) >= 0) {
                 if (++c->_n_digits > H1P_CHUNK_MAX_DIGITS)
                     goto bad_size;
@@ -978,6 +1011,11 @@ ssize_t h1p_chunked_feed(struct h1p_chunked *c, const char *buf, size_t len, siz
         case CS_DATA_CR:
             if (ch != '\r')
                 goto fail_data_end;
+            if (i + 1 < len && buf[i + 1] == '\n') {
+                i++;
+                c->state = CS_SIZE;
+                continue;
+            }
             c->state = CS_DATA_LF;
             continue;
         case CS_DATA_LF:

@@ -71,14 +71,14 @@ struct h1p_request {
     int upgrade;            /* an Upgrade field is present, or the method is CONNECT */
     const char *host;       /* the Host field's value, NULL when absent (HTTP/1.0 only) */
     size_t host_len;
-    size_t n_headers;   /* fields filled in the caller's array */
+    size_t n_headers;     /* fields filled in the caller's array */
     enum h1p_error error; /* why, when the return is -1 */
     const char *reason;   /* a static string with detail for logs and tests, when -1 */
 };
 
 struct h1p_response {
     int minor;
-    int status;             /* 100..599 */
+    int status;                /* 100..599 */
     const char *reason_phrase; /* may be empty */
     size_t reason_phrase_len;
     int64_t content_length; /* -1: none, or overridden by Transfer-Encoding */
@@ -91,6 +91,7 @@ struct h1p_response {
 
 /*
  * Parses the request head at <buf>[0..<len>) under the limits <lim>, filling <req>
+ * (<buf> may be NULL when <len> is 0)
  * and up to <max> fields of <hdrs> (the effective field limit is the smaller of
  * <max> and <lim>->max_headers; exceeding it is H1P_TOO_MANY_HEADERS, so no
  * spare slot is needed). Empty lines (CRLF) before the request line are skipped
@@ -121,8 +122,8 @@ ssize_t h1p_parse_request(const char *buf, size_t len, const struct h1p_limits *
  * cleared, RFC 9112 6.3); a final coding other than chunked, or Transfer-Encoding
  * in HTTP/1.0, means the body runs until close.
  */
-ssize_t h1p_parse_response(const char *buf, size_t len, size_t max_head,
-                           struct h1p_response *resp, struct h1p_header *hdrs, size_t max);
+ssize_t h1p_parse_response(const char *buf, size_t len, size_t max_head, struct h1p_response *resp,
+                           struct h1p_header *hdrs, size_t max);
 
 enum h1p_body { H1P_BODY_NONE = 0, H1P_BODY_LENGTH, H1P_BODY_CHUNKED, H1P_BODY_CLOSE };
 

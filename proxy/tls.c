@@ -56,7 +56,8 @@ SSL_CTX *tls_ctx_new(const char *cert, const char *key, char *err, size_t errlen
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* no SSL_MODE_RELEASE_BUFFERS: it frees and reallocates the record
+     * buffers around every read and write, a malloc pair per record */
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         drain_errors(err, errlen, cert);
         goto fail;

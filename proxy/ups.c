@@ -197,6 +197,10 @@ struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *
     p->n_total++;
     p->n_connects++;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    /* libevent's default is 16 KiB per read(2)/writev(2): a 64 KiB body took
+     * four of each plus as many loop iterations */
+    bufferevent_set_max_single_read(c->bev, XCHG_IO_CHUNK);
+    bufferevent_set_max_single_write(c->bev, XCHG_IO_CHUNK);
     bufferevent_setwatermark(c->bev, EV_WRITE, XCHG_BUF_LOW, 0);
     bufferevent_setwatermark(c->bev, EV_READ, 0, XCHG_BUF_HIGH);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->ss, (int)p->sslen) == -1) {

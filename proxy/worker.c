@@ -293,6 +293,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         evutil_closesocket(fd);
         return;
     }
+    bufferevent_set_max_single_read(bev, XCHG_IO_CHUNK);
+    bufferevent_set_max_single_write(bev, XCHG_IO_CHUNK);
     unsigned ms = w->snap->timeouts.header_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     bufferevent_set_timeouts(bev, &tv, &tv);

@@ -22,12 +22,12 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <http_parser.h>
 
 #include "../routing/snap.h"
 #include "../routing/sticky.h"
 #include "../routing/swrr.h"
 #include "accesslog.h"
+#include "h1parse.h"
 #include "log.h"
 #include "health.h"
 #include "stats.h"
@@ -59,12 +59,11 @@ enum {
     XF_REUSED = 1u << 10,     /* <up> came from the idle list */
     XF_RETRIED = 1u << 11,    /* one retry already spent */
     XF_GOT_BYTES = 1u << 12,  /* any response byte arrived on <up> */
-    XF_INFORMATIONAL = 1u << 13, /* parsing a 1xx response */
     XF_FORCED = 1u << 14,     /* track forced by override */
     XF_BODY_SENT = 1u << 15,  /* some request body bytes left <pre> for a connection */
     XF_SHIELDED = 1u << 16,   /* retried once on the baseline by the shield */
-    XF_SHIELD_5XX = 1u << 17, /* the candidate answered 5xx: retry instead of forwarding */
     XF_COUNTED = 1u << 18,    /* counted in w->inflight */
+    XF_RECORDED = 1u << 17,   /* this attempt's outcome is already in the evidence */
 };
 
 struct xchg {
@@ -93,12 +92,10 @@ struct xchg {
     size_t unacked;         /* request body bytes not yet reported consumed */
     struct event timer;
 
-    http_parser rp;
-    struct hdr *rh;         /* response headers */
-    size_t n_rh, rh_cap, rh_bytes;
-    char *cur;              /* header token being accumulated */
-    size_t cur_len, cur_cap, cur_name_len;
-    int cur_state;          /* 0 none, 1 field, 2 value */
+    enum h1p_body body_mode; /* how the response body ends */
+    uint64_t body_left;     /* H1P_BODY_LENGTH: bytes still to come */
+    struct h1p_chunked chunk; /* H1P_BODY_CHUNKED: decoder state */
+    int up_keepalive;       /* the upstream may keep the connection after this response */
     int status;
     const char *set_cookie; /* "Set-Cookie" value to add, or NULL */
     const char *err_reason; /* why the proxy answered itself */
@@ -179,22 +176,16 @@ struct xchg *xchg_new(struct worker *w, const struct front_ops *ops, void *front
 {
     struct xchg *x = w->xchg_pool;
     struct evbuffer *rbody = NULL;
-    char *cur = NULL;
-    size_t cur_cap = 0;
     if (x != NULL) {
         w->xchg_pool = x->pool_next;
         w->n_xchg_pool--;
         rbody = x->rbody;
-        cur = x->cur;
-        cur_cap = x->cur_cap;
     } else if ((x = malloc(sizeof(*x))) == NULL) {
         return NULL;
     }
     /* everything before the inline arena starts zeroed */
     memset(x, 0, offsetof(struct xchg, inline_arena));
     x->rbody = rbody;
-    x->cur = cur;
-    x->cur_cap = cur_cap;
     x->magic = XCHG_MAGIC;
     x->w = w;
     x->ops = ops;
@@ -294,7 +285,7 @@ void xchg_free(struct xchg *x)
     }
     x->magic = 0;
     struct worker *w = x->w;
-    if (w->n_xchg_pool < XCHG_POOL_MAX && !w->draining && x->cur_cap <= 4096 &&
+    if (w->n_xchg_pool < XCHG_POOL_MAX && !w->draining &&
         (x->rbody == NULL || evbuffer_get_length(x->rbody) == 0)) {
         x->pool_next = w->xchg_pool;
         w->xchg_pool = x;
@@ -303,7 +294,6 @@ void xchg_free(struct xchg *x)
     }
     if (x->rbody != NULL)
         evbuffer_free(x->rbody);
-    free(x->cur);
     free(x);
 }
 
@@ -314,7 +304,6 @@ void xchg_pool_free(struct worker *w)
         w->xchg_pool = x->pool_next;
         if (x->rbody != NULL)
             evbuffer_free(x->rbody);
-        free(x->cur);
         free(x);
     }
     w->n_xchg_pool = 0;
@@ -984,7 +973,6 @@ static void up_attach_output(struct xchg *x)
     }
 }
 
-static void response_parser_init(struct xchg *x);
 
 static void up_ready(struct xchg *x)
 {
@@ -992,7 +980,7 @@ static void up_ready(struct xchg *x)
     x->flags |= XF_CONNECTED;
     x->t_up_us = 0;
     x->t_sent_us = cut_now_us();
-    response_parser_init(x);
+    x->flags &= ~(XF_UP_DONE | XF_RECORDED);
     up_attach_output(x);
     (void)bev; /* watermarks and events were set once, at connect (ups.c) */
     arm(x, x->snap->timeouts.upstream_ms);
@@ -1052,7 +1040,7 @@ static int shield_possible(const struct xchg *x)
     const struct snap_route *r = &x->snap->routes[x->route];
     return r->shield && x->track == r->candidate && r->baseline >= 0 &&
            !(x->flags & (XF_SHIELDED | XF_FORCED)) && !x->req.has_body &&
-           !(x->flags & XF_HEAD_SENT && !(x->flags & XF_SHIELD_5XX)) &&
+           !(x->flags & XF_HEAD_SENT) &&
            method_listed(r->shield_methods, x->req.method, x->req.method_len);
 }
 
@@ -1081,10 +1069,8 @@ static int shield_try(struct xchg *x)
     event_del(&x->timer);
     detach_up(x, 0);
     x->flags |= XF_SHIELDED;
-    x->flags &= ~(XF_SHIELD_5XX | XF_HEAD_SENT | XF_GOT_BYTES | XF_REUSED | XF_UP_DONE |
-                  XF_INFORMATIONAL);
+    x->flags &= ~(XF_HEAD_SENT | XF_GOT_BYTES | XF_REUSED | XF_UP_DONE | XF_RECORDED);
     x->status = 0;
-    x->n_rh = 0;
     x->t_up_us = x->t_sent_us = 0;
     x->track = r->baseline;
     x->tried = 0;
@@ -1194,188 +1180,56 @@ static void up_write_cb(void *arg)
 
 /* ---- response ---- */
 
-static int hp_cur_push(struct xchg *x, const char *at, size_t len)
+/*
+ * Gives the parsed upstream head to the front: hop-by-hop fields and
+ * Content-Length (passed apart) dropped, the sticky Set-Cookie added. The
+ * fields point into the upstream input buffer, which is drained only after
+ * this returns; the fronts copy what they keep. Returns 0 or -1.
+ */
+static int deliver_head(struct xchg *x, const struct h1p_response *resp,
+                        const struct h1p_header *fields, enum h1p_body body)
 {
-    if (x->cur_len + len > x->cur_cap) {
-        size_t cap = x->cur_cap ? x->cur_cap : 256;
-        while (cap < x->cur_len + len)
-            cap *= 2;
-        char *p = realloc(x->cur, cap);
-        if (p == NULL)
-            return -1;
-        x->cur = p;
-        x->cur_cap = cap;
-    }
-    memcpy(x->cur + x->cur_len, at, len);
-    x->cur_len += len;
-    x->rh_bytes += len;
-    return x->rh_bytes > XCHG_MAX_RESP_HEAD_BYTES ? -1 : 0;
-}
-
-/* A complete field: name is cur[0, cur_name_len), value the rest. */
-static int hp_cur_flush(struct xchg *x)
-{
-    if (x->cur_state != 2)
-        return 0;
-    x->cur_state = 0;
-    if (x->n_rh == x->rh_cap) {
-        if (x->rh_cap >= XCHG_MAX_RESP_HEADERS)
-            return -1;
-        size_t cap = x->rh_cap ? x->rh_cap * 2 : 16;
-        struct hdr *h = xchg_alloc(x, cap * sizeof(*h));
-        if (h == NULL)
-            return -1;
-        if (x->n_rh)
-            memcpy(h, x->rh, x->n_rh * sizeof(*h));
-        x->rh = h;
-        x->rh_cap = cap;
-    }
-    char *p = xchg_strdup(x, x->cur, x->cur_len);
-    if (p == NULL)
-        return -1;
-    struct hdr *h = &x->rh[x->n_rh++];
-    h->name = p;
-    h->name_len = x->cur_name_len;
-    h->value = p + x->cur_name_len;
-    h->value_len = x->cur_len - x->cur_name_len;
-    x->cur_len = 0;
-    return 0;
-}
-
-static int hp_on_header_field(http_parser *p, const char *at, size_t len)
-{
-    struct xchg *x = p->data;
-    if (x->cur_state == 2 && hp_cur_flush(x) < 0)
-        return -1;
-    if (x->cur_state == 0) {
-        x->cur_state = 1;
-        x->cur_len = 0;
-    }
-    return hp_cur_push(x, at, len);
-}
-
-static int hp_on_header_value(http_parser *p, const char *at, size_t len)
-{
-    struct xchg *x = p->data;
-    if (x->cur_state == 1) {
-        x->cur_state = 2;
-        x->cur_name_len = x->cur_len;
-    }
-    return hp_cur_push(x, at, len);
-}
-
-/* Filters the upstream response head and gives it to the front. */
-static int deliver_head(struct xchg *x, const http_parser *p)
-{
-    int status = x->status;
-    const struct hdr *conn = connection_list(find_hdr(x->rh, x->n_rh, "connection", 10));
-    /* filter in place: drop hop-by-hop and Content-Length (given apart) */
+    const struct hdr *in = (const struct hdr *)fields;
+    struct hdr out[XCHG_MAX_RESP_HEADERS + 1];
+    const struct hdr *conn = connection_list(find_hdr(in, resp->n_headers, "connection", 10));
     size_t k = 0;
-    for (size_t i = 0; i < x->n_rh; i++) {
-        const struct hdr *h = &x->rh[i];
+    for (size_t i = 0; i < resp->n_headers; i++) {
+        const struct hdr *h = &in[i];
         if (is_hop_by_hop(h, conn) || NAME_IS(h, "content-length"))
             continue;
-        x->rh[k++] = *h;
+        out[k++] = *h;
     }
-    x->n_rh = k;
-    if (x->set_cookie != NULL && x->n_rh < x->rh_cap) {
-        struct hdr *h = &x->rh[x->n_rh++];
-        h->name = "Set-Cookie";
-        h->name_len = 10;
-        h->value = x->set_cookie;
-        h->value_len = strlen(x->set_cookie);
+    if (x->set_cookie != NULL) {
+        out[k].name = "Set-Cookie";
+        out[k].name_len = 10;
+        out[k].value = x->set_cookie;
+        out[k].value_len = strlen(x->set_cookie);
+        k++;
     }
-    int64_t clen = -1;
-    if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED))
-        clen = (int64_t)p->content_length;
-    int no_body = (x->flags & XF_IS_HEAD) || status == 204 || status == 304;
-    if (status == 204)
-        clen = -1;
-    if (!no_body && clen == 0)
-        no_body = 1;
+    int status = resp->status;
+    int64_t clen = status == 204 ? -1 : resp->content_length;
+    int no_body = body == H1P_BODY_NONE || (body == H1P_BODY_LENGTH && resp->content_length == 0);
     x->flags |= XF_HEAD_SENT;
     if (no_body)
         x->flags |= XF_RESP_DONE;
-    if (x->ops->send_head(x, status, x->rh, x->n_rh, clen, no_body) < 0) {
+    if (x->ops->send_head(x, status, out, k, clen, no_body) < 0) {
         x->flags |= XF_RESP_DONE;
         return -1;
     }
     return 0;
 }
 
-static int hp_on_headers_complete(http_parser *p)
-{
-    struct xchg *x = p->data;
-    if (hp_cur_flush(x) < 0)
-        return -1;
-    int status = p->status_code;
-    if (status >= 100 && status < 200) {
-        /* interim response: forget it and parse the next head */
-        x->flags |= XF_INFORMATIONAL;
-        x->n_rh = 0;
-        x->rh_bytes = 0;
-        return 0;
-    }
-    x->t_up_us = cut_now_us();
-    x->status = status;
-    if (status >= 500 && shield_possible(x)) {
-        /* hold the head back: up_process retries on the baseline */
-        x->flags |= XF_SHIELD_5XX;
-        http_parser_pause(p, 1);
-        return (x->flags & XF_IS_HEAD) ? 1 : 0;
-    }
-    if (deliver_head(x, p) < 0)
-        return -1;
-    return (x->flags & XF_IS_HEAD) ? 1 : 0;
-}
-
-static int hp_on_body(http_parser *p, const char *at, size_t len)
-{
-    struct xchg *x = p->data;
-    if (x->flags & XF_RESP_DONE)
-        return 0;
-    if (x->rbody == NULL && (x->rbody = evbuffer_new()) == NULL)
-        return -1;
-    x->bytes_out += len;
-    return evbuffer_add(x->rbody, at, len);
-}
-
-static int hp_on_message_complete(http_parser *p)
-{
-    struct xchg *x = p->data;
-    if (x->flags & XF_INFORMATIONAL) {
-        x->flags &= ~XF_INFORMATIONAL;
-        return 0;
-    }
-    x->flags |= XF_UP_DONE;
-    http_parser_pause(p, 1);
-    return 0;
-}
-
-static const http_parser_settings resp_settings = {
-    .on_header_field = hp_on_header_field,
-    .on_header_value = hp_on_header_value,
-    .on_headers_complete = hp_on_headers_complete,
-    .on_body = hp_on_body,
-    .on_message_complete = hp_on_message_complete,
-};
-
-static void response_parser_init(struct xchg *x)
-{
-    http_parser_init(&x->rp, HTTP_RESPONSE);
-    x->rp.data = x;
-    x->n_rh = 0;
-    x->rh_bytes = 0;
-    x->cur_state = 0;
-    x->cur_len = 0;
-}
+_Static_assert(sizeof(struct hdr) == sizeof(struct h1p_header) &&
+                   offsetof(struct hdr, value_len) == offsetof(struct h1p_header, value_len),
+               "struct hdr and struct h1p_header share one layout");
 
 /* The upstream response ended well: hand back the connection. */
 static void finish(struct xchg *x)
 {
     event_del(&x->timer);
-    record(x, (unsigned)x->status, WIN_FAIL_NONE);
-    int reusable = http_should_keep_alive(&x->rp) && (x->flags & XF_REQ_END) &&
+    if (!(x->flags & XF_RECORDED))
+        record(x, (unsigned)x->status, WIN_FAIL_NONE);
+    int reusable = x->up_keepalive && (x->flags & XF_REQ_END) &&
                    evbuffer_get_length(bufferevent_get_output(x->up->bev)) == 0 &&
                    (x->pre == NULL || evbuffer_get_length(x->pre) == 0);
     detach_up(x, reusable);
@@ -1407,56 +1261,168 @@ static void up_failed(struct xchg *x, const char *why)
     xchg_reply(x, 502); /* head sent: aborts */
 }
 
-/* Runs the parser over the upstream input; forwards the body. */
+/*
+ * Reads the response head: returns 1 when a final head was handled (body
+ * state set), 0 when more bytes are needed, -1 when the exchange moved on
+ * (failed, retried or shielded: the caller stops).
+ */
+static int up_head(struct xchg *x, struct evbuffer *in, int eof)
+{
+    for (;;) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail == 0) {
+            if (eof) {
+                up_failed(x, xchg_err_reset);
+                return -1;
+            }
+            return 0;
+        }
+        x->flags |= XF_GOT_BYTES;
+        struct h1p_header fields[XCHG_MAX_RESP_HEADERS];
+        struct h1p_response resp;
+        struct evbuffer_iovec v;
+        evbuffer_peek(in, -1, NULL, &v, 1);
+        const char *buf = v.iov_base;
+        size_t len = v.iov_len;
+        ssize_t n = h1p_parse_response(buf, len, XCHG_MAX_RESP_HEAD_BYTES, &resp, fields,
+                                       XCHG_MAX_RESP_HEADERS);
+        if (n == -2 && len < avail) {
+            /* the head spans chains: make (at most a head's worth) contiguous */
+            len = avail < XCHG_MAX_RESP_HEAD_BYTES + 1 ? avail : XCHG_MAX_RESP_HEAD_BYTES + 1;
+            buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+            if (buf == NULL) {
+                up_failed(x, xchg_err_memory);
+                return -1;
+            }
+            n = h1p_parse_response(buf, len, XCHG_MAX_RESP_HEAD_BYTES, &resp, fields,
+                                   XCHG_MAX_RESP_HEADERS);
+        }
+        if (n == -2) {
+            if (eof) {
+                up_failed(x, xchg_err_reset);
+                return -1;
+            }
+            return 0;
+        }
+        if (n < 0 || resp.status == 101) {
+            cut_log(CUT_DEBUG, "w=%u bad response from %s: %s", x->w->id, x->server->name,
+                    n < 0 ? resp.reason : "101 without an upgrade");
+            up_failed(x, xchg_err_bad_response);
+            return -1;
+        }
+        if (resp.status < 200) {
+            evbuffer_drain(in, (size_t)n); /* interim response: skip it */
+            continue;
+        }
+        x->t_up_us = cut_now_us();
+        x->status = resp.status;
+        enum h1p_body body = h1p_response_body(&resp, (x->flags & XF_IS_HEAD) != 0);
+        if (resp.status >= 500 && shield_possible(x)) {
+            record(x, (unsigned)x->status, WIN_FAIL_NONE);
+            if (shield_try(x))
+                return -1;
+            x->flags |= XF_RECORDED; /* over budget: forwarded after all */
+        }
+        x->up_keepalive = resp.keep_alive && body != H1P_BODY_CLOSE;
+        x->body_mode = body;
+        x->body_left = body == H1P_BODY_LENGTH ? (uint64_t)resp.content_length : 0;
+        if (body == H1P_BODY_CHUNKED)
+            h1p_chunked_init(&x->chunk);
+        int rc = deliver_head(x, &resp, fields, body);
+        evbuffer_drain(in, (size_t)n);
+        if (rc < 0) {
+            detach_up(x, 0);
+            return -1;
+        }
+        if (body == H1P_BODY_NONE || (body == H1P_BODY_LENGTH && x->body_left == 0))
+            x->flags |= XF_UP_DONE;
+        return 1;
+    }
+}
+
+/*
+ * Moves response body bytes from <in> to x->rbody: whole chains without a
+ * copy for Content-Length and close-delimited bodies, decoded spans for
+ * chunked ones. Returns 0, or -1 on a malformed chunked body.
+ */
+static int up_body(struct xchg *x, struct evbuffer *in, int eof)
+{
+    size_t avail = evbuffer_get_length(in);
+    if (x->rbody == NULL && (x->rbody = evbuffer_new()) == NULL)
+        return -1;
+    switch (x->body_mode) {
+    case H1P_BODY_LENGTH: {
+        size_t n = avail < x->body_left ? avail : (size_t)x->body_left;
+        if (n > 0) {
+            evbuffer_remove_buffer(in, x->rbody, n);
+            x->body_left -= n;
+            x->bytes_out += n;
+        }
+        if (x->body_left == 0)
+            x->flags |= XF_UP_DONE;
+        return 0;
+    }
+    case H1P_BODY_CLOSE:
+        if (avail > 0) {
+            evbuffer_remove_buffer(in, x->rbody, avail);
+            x->bytes_out += avail;
+        }
+        if (eof)
+            x->flags |= XF_UP_DONE;
+        return 0;
+    case H1P_BODY_CHUNKED:
+        while (!x->chunk.done && evbuffer_get_length(in) > 0) {
+            struct evbuffer_iovec v;
+            evbuffer_peek(in, -1, NULL, &v, 1);
+            size_t used = 0;
+            while (used < v.iov_len && !x->chunk.done) {
+                size_t off, dlen;
+                ssize_t k = h1p_chunked_feed(&x->chunk, (const char *)v.iov_base + used,
+                                             v.iov_len - used, &off, &dlen);
+                if (k < 0)
+                    return -1;
+                if (dlen > 0) {
+                    evbuffer_add(x->rbody, (const char *)v.iov_base + used + off, dlen);
+                    x->bytes_out += dlen;
+                }
+                used += (size_t)k;
+                if (k == 0)
+                    break;
+            }
+            evbuffer_drain(in, used);
+            if (used == 0)
+                break;
+        }
+        if (x->chunk.done)
+            x->flags |= XF_UP_DONE;
+        return 0;
+    default:
+        x->flags |= XF_UP_DONE;
+        return 0;
+    }
+}
+
+/* Parses what the upstream sent; forwards the body to the front. */
 static void up_process(struct xchg *x, int eof)
 {
     struct evbuffer *in = bufferevent_get_input(x->up->bev);
-    struct evbuffer_iovec v[8];
-    size_t used = 0;
-    int n = evbuffer_peek(in, -1, NULL, v, 8);
-    if (n > 8)
-        n = 8;
-    if (n > 0)
-        x->flags |= XF_GOT_BYTES;
-    for (int i = 0; i < n && !(x->flags & XF_UP_DONE); i++) {
-        size_t k = http_parser_execute(&x->rp, &resp_settings, v[i].iov_base, v[i].iov_len);
-        used += k;
-        if (HTTP_PARSER_ERRNO(&x->rp) != HPE_OK && HTTP_PARSER_ERRNO(&x->rp) != HPE_PAUSED)
-            break;
-        if (k < v[i].iov_len)
-            break;
-    }
-    evbuffer_drain(in, used);
-    if (x->flags & XF_SHIELD_5XX) {
-        record(x, (unsigned)x->status, WIN_FAIL_NONE);
-        if (shield_try(x))
+    if (!(x->flags & XF_HEAD_SENT)) {
+        int r = up_head(x, in, eof);
+        if (r <= 0)
             return;
-        /* over budget: forward the origin's answer after all */
-        x->flags &= ~XF_SHIELD_5XX;
-        if (deliver_head(x, &x->rp) < 0) {
-            detach_up(x, 0);
+    }
+    if (!(x->flags & XF_UP_DONE) && !(x->flags & XF_RESP_DONE)) {
+        if (up_body(x, in, eof) < 0) {
+            up_failed(x, xchg_err_bad_response);
             return;
         }
-        http_parser_pause(&x->rp, 0);
-        up_process(x, eof);
-        return;
-    }
-    if (eof && !(x->flags & XF_UP_DONE) && HTTP_PARSER_ERRNO(&x->rp) == HPE_OK)
-        http_parser_execute(&x->rp, &resp_settings, NULL, 0);
-    enum http_errno e = HTTP_PARSER_ERRNO(&x->rp);
-    if (e != HPE_OK && e != HPE_PAUSED) {
-        if (!(x->flags & XF_HEAD_SENT) || !(x->flags & XF_RESP_DONE))
-            up_failed(x, xchg_err_bad_response);
-        else
-            detach_up(x, 0);
-        return;
     }
     int done = (x->flags & XF_UP_DONE) != 0;
     if (x->flags & XF_HEAD_SENT && !(x->flags & XF_RESP_DONE)) {
         if ((x->rbody != NULL && evbuffer_get_length(x->rbody) > 0) || done) {
             if (done)
                 x->flags |= XF_RESP_DONE;
-            if (x->ops->send_data(x, x->rbody ? x->rbody : NULL, done) < 0) {
+            if (x->ops->send_data(x, x->rbody, done) < 0) {
                 x->flags |= XF_RESP_DONE;
                 detach_up(x, 0);
                 return;

@@ -83,6 +83,8 @@ struct front_ops {
 /* High and low marks for bytes queued towards one side before pausing the other. */
 #define XCHG_BUF_HIGH (256 * 1024)
 #define XCHG_BUF_LOW (64 * 1024)
+/* Largest single read(2)/writev(2) on a connection (libevent's default: 16 KiB). */
+#define XCHG_IO_CHUNK (128 * 1024)
 
 /* Creates an exchange. Returns NULL on allocation failure. */
 struct xchg *xchg_new(struct worker *w, const struct front_ops *ops, void *front_ctx,
