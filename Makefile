@@ -26,7 +26,7 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS    += $(CSTD) $(WARN) $(HARDEN) $(OPT) -MMD -MP
-LDLIBS    += $(PKG_LIBS) -lhttp_parser -lpthread -lm
+LDLIBS    += $(PKG_LIBS) -lpthread -lm
 
 CONF_SRC    := $(wildcard conf/*.c)
 # pure parsing code from proxy/ that the unit tests and fuzzers link too
@@ -107,7 +107,7 @@ tsan: deps
 	$(Q)$(MAKE) --no-print-directory VARIANT=tsan all unit e2e
 
 DEB_PKGS := build-essential pkg-config libevent-dev libssl-dev libnghttp2-dev libconfig-dev \
-            libhiredis-dev libhttp-parser-dev redis-server nghttp2-client curl \
+            libhiredis-dev redis-server nghttp2-client curl \
             python3-pytest python3-h2 python3-httpx python3-redis python3-prometheus-client
 
 deps:
@@ -139,6 +139,38 @@ bench-cutover: cutover
 # shortens the healthy runs (about 5 minutes). Bounded in runs and time.
 bench-snapback: cutover
 	$(Q)QUICK=$(QUICK) /usr/bin/python3 bench/snapback.py --cutover $(abspath $(BIN)) --origin $(abspath $(ORIGIN)) $(BENCH_ARGS)
+
+# libFuzzer targets (tests/fuzz/), built with clang into build/fuzz/ and each run for
+# FUZZ_SECONDS on its seed corpus plus what earlier runs found (build/fuzz/corpus/, out
+# of the tree; crashes go to build/fuzz/crashes/). Time-bounded, never part of `test`.
+# Needs clang with compiler-rt's libFuzzer: Debian 12's clang-14 + libclang-rt-14-dev.
+FUZZ_SECONDS ?= 20
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter -Werror -I.
+FUZZ_TARGETS := fuzz_h1_request fuzz_h1_response fuzz_h1_chunked
+FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/%)
+
+$(FUZZ_BIN): build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_common.h tests/fuzz/fuzz_scalar.c \
+                           proxy/h1parse.c proxy/h1parse.h
+	@command -v $(FUZZ_CC) >/dev/null || \
+	  { echo "fuzz: needs $(FUZZ_CC) (apt-get install clang-14 libclang-rt-14-dev)"; exit 1; }
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< tests/fuzz/fuzz_scalar.c proxy/h1parse.c
+
+fuzz: $(FUZZ_BIN)
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t build/fuzz/crashes; \
+	  echo "fuzz: $$t, $(FUZZ_SECONDS) s"; \
+	  if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	      build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+	      -dict=tests/fuzz/http.dict -artifact_prefix=build/fuzz/crashes/$$t- \
+	      build/fuzz/corpus/$$t tests/fuzz/corpus/$$t >build/fuzz/$$t.log 2>&1; then \
+	    tail -40 build/fuzz/$$t.log; echo "fuzz: $$t FAILED (build/fuzz/$$t.log)"; exit 1; \
+	  fi; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE' build/fuzz/$$t.log; \
+	done; echo "fuzz: all targets passed"
 
 lint: check-headers
 	$(Q)! grep -nE '<event2/|<sys/socket.h>|<nghttp2/|"\.\./proxy/' $(filter-out routing/redis_source.c,$(wildcard routing/*.[ch])) || \

@@ -24,8 +24,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <http_parser.h>
 
+#include "h1parse.h"
 #include "log.h"
 #include "worker.h"
 #include "xchg.h"
@@ -56,18 +56,13 @@ struct h1c {
     int read_paused;
     int close_after;     /* close once the current response is written */
     int resp_started;    /* a response head was written for the current request */
-    int reject;          /* status to answer once the head is parsed, or 0 */
-    size_t head_bytes;
-    size_t n_headers;
-    http_parser parser;
+    int body_chunked;    /* request body framing: chunked, else body_left bytes */
+    uint64_t body_left;
+    struct h1p_chunked chunk;
     struct xchg *x;
     struct sockaddr_storage peer;
     struct event timer;
     struct event kick;   /* deferred work: next request, resume reading */
-    /* header token being accumulated across input chains */
-    char *tok;
-    size_t tok_len, tok_cap, tok_name_len;
-    int tok_state;       /* 0 none, 1 url, 2 field, 3 value */
 };
 
 static void h1c_close(struct h1c *c);
@@ -95,213 +90,6 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     h1c_close(c);
 }
 
-/* ---- parser callbacks ---- */
-
-static int tok_push(struct h1c *c, const char *at, size_t len)
-{
-    if (c->tok_len + len > c->tok_cap) {
-        size_t cap = c->tok_cap ? c->tok_cap : 256;
-        while (cap < c->tok_len + len)
-            cap *= 2;
-        char *p = realloc(c->tok, cap);
-        if (p == NULL)
-            return -1;
-        c->tok = p;
-        c->tok_cap = cap;
-    }
-    memcpy(c->tok + c->tok_len, at, len);
-    c->tok_len += len;
-    return 0;
-}
-
-/* RFC 9110 5.6.2: field names are tokens. http-parser, as Debian builds it
- * (not HTTP_PARSER_STRICT), lets some non-token bytes through. */
-static int is_token(const char *p, size_t n)
-{
-    static const char tchar[] = "!#$%&'*+-.^_`|~";
-    if (n == 0)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch != 0 && strchr(tchar, ch) != NULL)))
-            return 0;
-    }
-    return 1;
-}
-
-static int tok_flush(struct h1c *c)
-{
-    const struct snap *s = c->w->snap;
-    if (c->tok_state == 3 && !c->reject && !is_token(c->tok, c->tok_name_len))
-        c->reject = 400;
-    if (c->tok_state == 3) {
-        if (++c->n_headers > s->limits.max_headers) {
-            if (!c->reject)
-                c->reject = 431;
-        } else if (!c->reject &&
-                   xchg_add_header(c->x, c->tok, c->tok_name_len, c->tok + c->tok_name_len,
-                                   c->tok_len - c->tok_name_len) < 0) {
-            return -1;
-        }
-    } else if (c->tok_state == 1) {
-        struct req_head *r = xchg_req(c->x);
-        r->path = xchg_strdup(c->x, c->tok, c->tok_len);
-        if (r->path == NULL)
-            return -1;
-        r->path_len = c->tok_len;
-    }
-    c->tok_state = 0;
-    c->tok_len = 0;
-    return 0;
-}
-
-static int count_head(struct h1c *c, size_t len)
-{
-    c->head_bytes += len;
-    if (c->head_bytes > c->w->snap->limits.max_header_size && !c->reject)
-        c->reject = 431;
-    return 0;
-}
-
-static int on_message_begin(http_parser *p)
-{
-    struct h1c *c = p->data;
-    return c->x == NULL ? -1 : 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t len)
-{
-    struct h1c *c = p->data;
-    c->tok_state = 1;
-    if (c->tok_len + len > c->w->snap->limits.max_request_line) {
-        if (!c->reject)
-            c->reject = 414;
-        return 0;
-    }
-    return tok_push(c, at, len);
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len)
-{
-    struct h1c *c = p->data;
-    count_head(c, len);
-    if (c->tok_state != 2) {
-        if (tok_flush(c) < 0)
-            return -1;
-        c->tok_state = 2;
-    }
-    if (c->reject)
-        return 0;
-    return tok_push(c, at, len);
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len)
-{
-    struct h1c *c = p->data;
-    count_head(c, len);
-    if (c->tok_state != 3) {
-        c->tok_name_len = c->tok_len;
-        c->tok_state = 3;
-    }
-    if (c->reject)
-        return 0;
-    return tok_push(c, at, len);
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    struct h1c *c = p->data;
-    if (tok_flush(c) < 0)
-        return -1;
-    struct xchg *x = c->x;
-    struct req_head *r = xchg_req(x);
-    const char *m = http_method_str((enum http_method)p->method);
-    r->method = m;
-    r->method_len = strlen(m);
-    r->http_minor = p->http_minor;
-    r->tls = c->tls;
-    c->keep_alive = http_should_keep_alive(p);
-    if (p->flags & F_CHUNKED) {
-        r->has_body = 1;
-        r->content_length = -1;
-    } else if (p->flags & F_CONTENTLENGTH) {
-        r->content_length = (int64_t)p->content_length;
-        r->has_body = p->content_length > 0;
-    }
-    int expect_continue = 0;
-    for (size_t i = 0; i < r->n_hdrs; i++) {
-        const struct hdr *h = &r->hdrs[i];
-        if (h->name_len == 4 && strncasecmp(h->name, "host", 4) == 0) {
-            r->authority = h->value;
-            r->authority_len = h->value_len;
-        } else if (h->name_len == 6 && strncasecmp(h->name, "expect", 6) == 0 &&
-                   h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0) {
-            expect_continue = 1;
-        }
-    }
-    evtimer_del(&c->timer);
-    c->state = H1_BODY;
-    if (p->upgrade || p->method == HTTP_CONNECT) {
-        /* no tunnels through this proxy */
-        if (!c->reject)
-            c->reject = 501;
-    }
-    unsigned max_body = c->w->snap->limits.max_body_size;
-    if (!c->reject && max_body && r->content_length > (int64_t)max_body)
-        c->reject = 413;
-    if (c->reject) {
-        c->keep_alive = 0;
-        c->close_after = 1;
-        xchg_reply(x, c->reject);
-        return 1; /* skip any body: we close after the answer */
-    }
-    if (expect_continue && p->http_minor >= 1 && r->has_body)
-        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    if (r->has_body)
-        arm_ms(c, c->w->snap->timeouts.idle_ms);
-    xchg_start(x);
-    return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    struct h1c *c = p->data;
-    if (c->x == NULL || c->reject)
-        return 0;
-    if (xchg_req_body(c->x, at, len) < 0) {
-        /* the response is done or failed: we'll close after it */
-        c->close_after = 1;
-    }
-    if (c->read_paused)
-        http_parser_pause(p, 1);
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    struct h1c *c = p->data;
-    c->req_done = 1;
-    if (c->x != NULL && !c->reject)
-        xchg_req_end(c->x);
-    if (c->state == H1_BODY)
-        c->state = H1_WAIT;
-    evtimer_del(&c->timer);
-    /* stop here: pipelined requests wait until this response is done */
-    http_parser_pause(p, 1);
-    return 0;
-}
-
-static const http_parser_settings req_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
-
 /* ---- front ops, called by the exchange ---- */
 
 static struct h1c *ctx_of(struct xchg *x)
@@ -317,10 +105,62 @@ static void resp_finished(struct h1c *c)
     event_active(&c->kick, EV_WRITE, 0);
 }
 
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
 /* "HTTP/1.x NNN Reason\r\n" without printf (this runs once per response). */
 static int append_status(char *p, size_t cap, int minor, int status)
 {
-    const char *reason = http_status_str((enum http_status)status);
+    const char *reason = reason_phrase(status);
     size_t rl = strlen(reason);
     if (rl + 16 > cap || status < 100 || status > 999)
         return snprintf(p, cap, "HTTP/1.%d %d %s\r\n", minor ? 1 : 0, status, reason);
@@ -446,7 +286,6 @@ static void op_pause_read(struct xchg *x)
 {
     struct h1c *c = ctx_of(x);
     c->read_paused = 1;
-    http_parser_pause(&c->parser, 1);
     bufferevent_disable(c->bev, EV_READ);
 }
 
@@ -492,7 +331,6 @@ static void h1c_free(void *arg)
     if (c->x != NULL)
         xchg_free(c->x);
     bufferevent_free(c->bev);
-    free(c->tok);
     c->magic = 0;
     free(c);
 }
@@ -518,16 +356,194 @@ static int begin_request(struct h1c *c)
         return -1;
     c->state = H1_HEAD;
     c->resp_done = c->req_done = c->resp_started = 0;
-    c->reject = 0;
-    c->head_bytes = 0;
-    c->n_headers = 0;
-    c->tok_state = 0;
-    c->tok_len = 0;
     arm_ms(c, c->w->snap->timeouts.header_ms);
     return 0;
 }
 
-/* Feeds the input buffer to the parser until it pauses or runs dry. */
+/* Answers <status> to a request we cannot serve, then closes. */
+static void reject(struct h1c *c, int status)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    c->close_after = 1;
+    c->keep_alive = 0;
+    c->req_done = 1;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_disable(c->bev, EV_READ);
+    if (c->x != NULL && !c->resp_started)
+        xchg_reply(c->x, status);
+    else
+        h1c_close(c);
+}
+
+/* Field names and values are copied: the input buffer is drained next. */
+static int fill_request(struct h1c *c, const struct h1p_request *pr, const struct h1p_header *h)
+{
+    struct xchg *x = c->x;
+    struct req_head *r = xchg_req(x);
+    r->method = xchg_strdup(x, pr->method, pr->method_len);
+    r->path = xchg_strdup(x, pr->target, pr->target_len);
+    if (r->method == NULL || r->path == NULL)
+        return -1;
+    r->method_len = pr->method_len;
+    r->path_len = pr->target_len;
+    r->http_minor = pr->minor;
+    r->tls = c->tls;
+    for (size_t i = 0; i < pr->n_headers; i++)
+        if (xchg_add_header(x, h[i].name, h[i].name_len, h[i].value, h[i].value_len) < 0)
+            return -1;
+    if (pr->host != NULL) {
+        /* point at the copy, not at the input buffer */
+        for (size_t i = 0; i < r->n_hdrs; i++) {
+            if (r->hdrs[i].name_len == 4 && strncasecmp(r->hdrs[i].name, "host", 4) == 0) {
+                r->authority = r->hdrs[i].value;
+                r->authority_len = r->hdrs[i].value_len;
+                break;
+            }
+        }
+    }
+    r->content_length = pr->content_length;
+    r->has_body = pr->chunked || pr->content_length > 0;
+    if (pr->chunked)
+        r->content_length = -1;
+    return 0;
+}
+
+/*
+ * Parses one request head from the input. Returns 1 when a request started,
+ * 0 when more bytes are needed, -1 when the connection is answering an error
+ * or closing.
+ */
+static int parse_head(struct h1c *c, struct evbuffer *in)
+{
+    struct worker *w = c->w;
+    const struct conf_limits *lim = &w->snap->limits;
+    struct h1p_limits pl = {lim->max_header_size, lim->max_request_line, lim->max_headers};
+    if (w->h1_fields_cap < lim->max_headers) {
+        struct h1p_header *f = realloc(w->h1_fields, lim->max_headers * sizeof(*f));
+        if (f == NULL) {
+            reject(c, 503);
+            return -1;
+        }
+        w->h1_fields = f;
+        w->h1_fields_cap = lim->max_headers;
+    }
+    size_t avail = evbuffer_get_length(in);
+    struct evbuffer_iovec v;
+    evbuffer_peek(in, -1, NULL, &v, 1);
+    const char *buf = v.iov_base;
+    size_t len = v.iov_len;
+    struct h1p_request pr;
+    ssize_t n = h1p_parse_request(buf, len, &pl, &pr, w->h1_fields, w->h1_fields_cap);
+    if (n == -2 && len < avail) {
+        /* the head spans chains: make at most a head's worth contiguous */
+        len = avail < pl.max_head + 1 ? avail : pl.max_head + 1;
+        buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+        if (buf == NULL) {
+            reject(c, 503);
+            return -1;
+        }
+        n = h1p_parse_request(buf, len, &pl, &pr, w->h1_fields, w->h1_fields_cap);
+    }
+    if (n == -2)
+        return 0;
+    if (n < 0) {
+        cut_log(CUT_DEBUG, "w=%u bad request: %s", w->id, pr.reason ? pr.reason : "?");
+        reject(c, h1p_error_status(pr.error));
+        return -1;
+    }
+    evtimer_del(&c->timer);
+    c->keep_alive = pr.keep_alive;
+    if (fill_request(c, &pr, w->h1_fields) < 0) {
+        reject(c, 503);
+        return -1;
+    }
+    int expect_continue = pr.expect_continue && pr.minor >= 1 &&
+                          (pr.chunked || pr.content_length > 0);
+    int status = 0;
+    if (pr.upgrade)
+        status = 501; /* no tunnels through this proxy */
+    else if (lim->max_body_size && pr.content_length > (int64_t)lim->max_body_size)
+        status = 413;
+    evbuffer_drain(in, (size_t)n);
+    if (status != 0) {
+        reject(c, status);
+        return -1;
+    }
+    c->body_chunked = pr.chunked;
+    c->body_left = pr.content_length > 0 ? (uint64_t)pr.content_length : 0;
+    if (pr.chunked)
+        h1p_chunked_init(&c->chunk);
+    if (expect_continue)
+        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    c->state = H1_BODY;
+    xchg_start(c->x);
+    if (c->closed || c->x == NULL)
+        return -1;
+    if (!pr.chunked && c->body_left == 0) {
+        c->req_done = 1;
+        c->state = H1_WAIT;
+        xchg_req_end(c->x);
+    } else {
+        arm_ms(c, w->snap->timeouts.idle_ms);
+    }
+    return 1;
+}
+
+/* The request body end: tell the exchange, wait for the response. */
+static void body_done(struct h1c *c)
+{
+    c->req_done = 1;
+    c->state = H1_WAIT;
+    evtimer_del(&c->timer);
+    if (c->x != NULL)
+        xchg_req_end(c->x);
+}
+
+/* Hands request body bytes to the exchange. Returns 0, or -1 when closing. */
+static int parse_body(struct h1c *c, struct evbuffer *in)
+{
+    while (!c->closed && !c->read_paused && !c->req_done && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        evbuffer_peek(in, -1, NULL, &v, 1);
+        if (!c->body_chunked) {
+            size_t n = v.iov_len < c->body_left ? v.iov_len : (size_t)c->body_left;
+            if (xchg_req_body(c->x, v.iov_base, n) < 0)
+                c->close_after = 1; /* the response is done or failed */
+            evbuffer_drain(in, n);
+            c->body_left -= n;
+            if (c->body_left == 0)
+                body_done(c);
+            continue;
+        }
+        size_t off, dlen;
+        ssize_t k = h1p_chunked_feed(&c->chunk, v.iov_base, v.iov_len, &off, &dlen);
+        if (k < 0) {
+            cut_log(CUT_DEBUG, "w=%u bad chunked request body: %s", c->w->id,
+                    c->chunk.reason ? c->chunk.reason : "?");
+            /* the exchange may have answered already; either way, close */
+            c->close_after = 1;
+            c->keep_alive = 0;
+            if (!c->resp_started && c->x != NULL)
+                xchg_reply(c->x, 400);
+            else if (c->x != NULL && !xchg_response_done(c->x))
+                xchg_reply(c->x, 502); /* aborts the response in flight */
+            evbuffer_drain(in, evbuffer_get_length(in));
+            bufferevent_disable(c->bev, EV_READ);
+            c->req_done = 1;
+            return -1;
+        }
+        if (dlen > 0 && xchg_req_body(c->x, (const char *)v.iov_base + off, dlen) < 0)
+            c->close_after = 1;
+        evbuffer_drain(in, (size_t)k);
+        if (c->chunk.done)
+            body_done(c);
+        else if (k == 0)
+            break;
+    }
+    return c->closed ? -1 : 0;
+}
+
+/* Feeds the input buffer to the parser until it has to wait or runs dry. */
 static void parse_input(struct h1c *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -545,55 +561,15 @@ static void parse_input(struct h1c *c)
         }
         if (c->req_done)
             return; /* waiting for the response before the next request */
-        http_parser_pause(&c->parser, 0);
-        struct evbuffer_iovec v[4];
-        int n = evbuffer_peek(in, -1, NULL, v, 4);
-        if (n > 4)
-            n = 4;
-        size_t used = 0;
-        enum http_errno e = HPE_OK;
-        for (int i = 0; i < n; i++) {
-            size_t k = http_parser_execute(&c->parser, &req_settings, v[i].iov_base,
-                                           v[i].iov_len);
-            used += k;
-            e = HTTP_PARSER_ERRNO(&c->parser);
-            if (e != HPE_OK || k < v[i].iov_len)
-                break;
-        }
-        evbuffer_drain(in, used);
-        if (c->closed)
-            return;
-        if (e == HPE_PAUSED) {
-            if (c->reject || c->close_after) {
-                /* answering and closing: ignore the rest */
-                evbuffer_drain(in, evbuffer_get_length(in));
-                bufferevent_disable(c->bev, EV_READ);
+        if (c->state == H1_HEAD) {
+            int r = parse_head(c, in);
+            if (r <= 0)
                 return;
-            }
             continue;
         }
-        if (e != HPE_OK) {
-            cut_log(CUT_DEBUG, "w=%u bad request: %s", c->w->id, http_errno_description(e));
-            c->close_after = 1;
-            c->keep_alive = 0;
-            evbuffer_drain(in, evbuffer_get_length(in));
-            bufferevent_disable(c->bev, EV_READ);
-            if (c->x != NULL && !c->resp_started)
-                xchg_reply(c->x, e == HPE_HEADER_OVERFLOW ? 431 : 400);
-            else
-                h1c_close(c);
+        if (parse_body(c, in) < 0)
             return;
-        }
-        if (c->reject && c->state == H1_HEAD) {
-            /* a limit was hit while the head is still coming: answer now */
-            c->close_after = 1;
-            c->keep_alive = 0;
-            evbuffer_drain(in, evbuffer_get_length(in));
-            bufferevent_disable(c->bev, EV_READ);
-            xchg_reply(c->x, c->reject);
-            return;
-        }
-        if (used == 0)
+        if (c->close_after && c->req_done && c->resp_done)
             return;
     }
 }
@@ -707,8 +683,6 @@ int h1f_start(struct worker *w, struct bufferevent *bev, int tls, const struct s
     if (peerlen > sizeof(c->peer))
         peerlen = sizeof(c->peer);
     memcpy(&c->peer, peer, peerlen);
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
     evtimer_assign(&c->timer, w->base, timer_cb, c);
     event_assign(&c->kick, w->base, -1, 0, kick_cb, c);
     c->link.on_drain = on_drain;

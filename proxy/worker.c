@@ -530,6 +530,8 @@ void worker_join(struct worker *w)
     }
     reaper_cb(-1, 0, w);
     xchg_pool_free(w);
+    free(w->h1_fields);
+    w->h1_fields = NULL;
     alog_flush(w);
     if (w->alog.timer != NULL)
         event_free(w->alog.timer);

@@ -23,6 +23,7 @@ struct event;
 struct evconnlistener;
 struct ups_pool;
 struct xchg;
+struct h1p_header;
 
 /* Process-wide state shared by the workers. */
 struct shared {
@@ -92,6 +93,8 @@ struct worker {
     uint64_t rng;           /* xorshift state (sticky cookie ids) */
     unsigned inflight;      /* exchanges routed and not yet freed */
     struct xchg *xchg_pool; /* recycled exchanges (xchg.c) */
+    struct h1p_header *h1_fields; /* scratch for parsing request heads (h1_front.c) */
+    size_t h1_fields_cap;
     struct {
         unsigned ms;
         const struct timeval *tv;
