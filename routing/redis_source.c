@@ -62,6 +62,7 @@ struct rw_cmd {
     uint64_t sent_ms;
     uint64_t t0_us;
     uint64_t round;
+    uint64_t tag; /* RWK_EXEC: the owner's tag of the write-through, 0 none */
     char route[]; /* NUL-terminated; empty when not about a route */
 };
 
@@ -303,6 +304,7 @@ static int conn_send(struct rw_conn *c, enum rw_kind kind, const char *route,
     cmd->cause = cause;
     cmd->t0_us = t0_us;
     cmd->round = c->src->round;
+    cmd->tag = 0;
     cmd->sent_ms = now_ms(c->src);
     if (rlen > 0)
         memcpy(cmd->route, route, rlen);
@@ -437,24 +439,26 @@ static const struct snap_route *find_route(const struct redisw *src, const char 
     return NULL;
 }
 
-/* HGETALL of the weights (and guard) of <route>. Returns 0 if the weights read was sent. */
+/*
+ * HGETALL of the guard (when asked for) and then the weights of <route>. The
+ * guard comes first: replies come in order, so a latch read from Redis is in
+ * place before the weights of the same read are applied, and a re-arm before
+ * the candidate's new weight. Returns 0 if the weights read was sent.
+ */
 static int read_route(struct redisw *src, const char *route, enum redisw_cause cause,
                       uint64_t t0_us)
 {
-    char key[RW_KEY_MAX];
-    int rc;
+    char key[RW_KEY_MAX], gkey[RW_KEY_MAX];
 
     if (src->cmd.state != RW_READY || src->cmd.drop)
         return -1;
     if (route_key(src, route, "weights", key, sizeof(key)) < 0)
         return -1;
-    rc = conn_send(&src->cmd, RWK_WEIGHTS, route, cause, t0_us, 2, (const char *[]){"HGETALL", key},
-                   NULL);
-    if (rc == 0 && src->ops->on_guard != NULL &&
-        route_key(src, route, "guard", key, sizeof(key)) >= 0)
-        conn_send(&src->cmd, RWK_GUARD, route, cause, t0_us, 2, (const char *[]){"HGETALL", key},
+    if (src->ops->on_guard != NULL && route_key(src, route, "guard", gkey, sizeof(gkey)) >= 0)
+        conn_send(&src->cmd, RWK_GUARD, route, cause, t0_us, 2, (const char *[]){"HGETALL", gkey},
                   NULL);
-    return rc;
+    return conn_send(&src->cmd, RWK_WEIGHTS, route, cause, t0_us, 2,
+                     (const char *[]){"HGETALL", key}, NULL);
 }
 
 static void read_all(struct redisw *src, enum redisw_cause cause)
@@ -590,7 +594,9 @@ done:
 static void on_guard_reply(struct rw_conn *c, const struct rw_cmd *cmd, const redisReply *reply)
 {
     struct redisw *src = c->src;
-    struct rw_hash_buf b;
+    struct redisw_read rd = {cmd->route, cmd->cause, cmd->t0_us};
+    const char *f[REDISW_GUARD_FIELDS_MAX], *v[REDISW_GUARD_FIELDS_MAX];
+    size_t fl[REDISW_GUARD_FIELDS_MAX], vl[REDISW_GUARD_FIELDS_MAX], i;
     struct redisw_hash h;
     long n;
 
@@ -606,10 +612,22 @@ static void on_guard_reply(struct rw_conn *c, const struct rw_cmd *cmd, const re
                   reply->type);
         return;
     }
-    /* The guard hash has a handful of known fields; more is not a guard hash. */
-    hash_view(reply, (size_t)n > CONF_MAX_TRACKS ? CONF_MAX_TRACKS : (size_t)n, &b, &h);
+    /* The guard hash has a bounded set of known fields; past the bound is not ours. */
+    if (n > REDISW_GUARD_FIELDS_MAX)
+        n = REDISW_GUARD_FIELDS_MAX;
+    for (i = 0; i < (size_t)n; i++) {
+        f[i] = reply->element[2 * i]->str;
+        fl[i] = reply->element[2 * i]->len;
+        v[i] = reply->element[2 * i + 1]->str;
+        vl[i] = reply->element[2 * i + 1]->len;
+    }
+    h.fields = f;
+    h.flen = fl;
+    h.values = v;
+    h.vlen = vl;
+    h.n = (size_t)n;
     if (find_route(src, cmd->route, strlen(cmd->route)) != NULL && src->ops->on_guard != NULL)
-        src->ops->on_guard(src->arg, cmd->route, &h);
+        src->ops->on_guard(src->arg, &rd, &h);
 }
 
 static void flush_queue(struct redisw *src);
@@ -649,6 +667,9 @@ static void cmd_cb(redisAsyncContext *ac, void *r, void *priv)
     int err;
 
     cmd_unlink(cmd);
+    if (cmd->kind == RWK_EXEC && !c->src->closing && c->src->ops->on_written != NULL)
+        c->src->ops->on_written(c->src->arg, cmd->route, cmd->tag,
+                                reply != NULL && c->ac == ac && reply->type == REDIS_REPLY_ARRAY);
     if (reply == NULL || c->src->closing || c->ac != ac)
         goto out;
     err = reply->type == REDIS_REPLY_ERROR;
@@ -848,26 +869,60 @@ out:
 
 /* ---- write-through ---- */
 
-/* MULTI, <argv> (the change), PUBLISH events route, EXEC. */
-static int write_tx(struct redisw *src, const char *route, int pre_argc, const char **pre_argv,
-                    int argc, const char **argv)
+/* One command of a write-through transaction. */
+struct rw_txcmd {
+    int argc;
+    const char **argv;
+};
+
+/* MULTI, <cmds> (the change), PUBLISH events route, EXEC tagged <tag>. */
+static int write_tx(struct redisw *src, const char *route, const struct rw_txcmd *cmds,
+                    size_t n_cmds, uint64_t tag)
 {
     struct rw_conn *c = &src->cmd;
+    size_t i;
 
     if (c->state != RW_READY || c->drop)
         return -ENOTCONN;
-    if (conn_send(c, RWK_TX, route, REDISW_CAUSE_ASKED, 0, 1, (const char *[]){"MULTI"}, NULL) ||
-        (pre_argc > 0 &&
-         conn_send(c, RWK_TX, route, REDISW_CAUSE_ASKED, 0, pre_argc, pre_argv, NULL)) ||
-        (argc > 0 && conn_send(c, RWK_TX, route, REDISW_CAUSE_ASKED, 0, argc, argv, NULL)) ||
-        conn_send(c, RWK_TX, route, REDISW_CAUSE_ASKED, 0, 3,
+    if (conn_send(c, RWK_TX, route, REDISW_CAUSE_ASKED, 0, 1, (const char *[]){"MULTI"}, NULL))
+        goto fail;
+    for (i = 0; i < n_cmds; i++)
+        if (cmds[i].argc > 0 &&
+            conn_send(c, RWK_TX, route, REDISW_CAUSE_ASKED, 0, cmds[i].argc, cmds[i].argv, NULL))
+            goto fail;
+    if (conn_send(c, RWK_TX, route, REDISW_CAUSE_ASKED, 0, 3,
                   (const char *[]){"PUBLISH", src->events_key, route}, NULL) ||
-        conn_send(c, RWK_EXEC, route, REDISW_CAUSE_ASKED, 0, 1, (const char *[]){"EXEC"}, NULL)) {
-        /* a half-sent MULTI must not linger on this connection */
-        conn_drop(c, "write-through of route %s could not be sent", route);
-        return -ENOMEM;
-    }
+        conn_send(c, RWK_EXEC, route, REDISW_CAUSE_ASKED, 0, 1, (const char *[]){"EXEC"}, NULL))
+        goto fail;
+    c->out.prev->tag = tag; /* the EXEC just linked at the tail */
     return 0;
+fail:
+    /* a half-sent MULTI must not linger on this connection */
+    conn_drop(c, "write-through of route %s could not be sent", route);
+    return -ENOMEM;
+}
+
+/* Fills <argv> with HSET <key> track w ... and <new_w> with "a=1,b=2". Returns argc or -1. */
+static int weights_argv(const char *key, const char *const *track, const uint32_t *w, size_t n,
+                        const char **argv, char (*num)[16], char *new_w, size_t new_len)
+{
+    size_t i, o = 0;
+
+    argv[0] = "HSET";
+    argv[1] = key;
+    new_w[0] = '\0';
+    for (i = 0; i < n; i++) {
+        if (track[i] == NULL)
+            return -1;
+        snprintf(num[i], 16, "%u", (unsigned)w[i]);
+        argv[2 + 2 * i] = track[i];
+        argv[3 + 2 * i] = num[i];
+        if (o < new_len) {
+            int m = snprintf(new_w + o, new_len - o, "%s%s=%s", i ? "," : "", track[i], num[i]);
+            o += m > 0 ? (size_t)m : 0;
+        }
+    }
+    return (int)(2 + 2 * n);
 }
 
 int redisw_write_weights(struct redisw *src, const char *route, const char *const *track,
@@ -875,29 +930,19 @@ int redisw_write_weights(struct redisw *src, const char *route, const char *cons
 {
     char key[RW_KEY_MAX], num[CONF_MAX_TRACKS][16], new_w[512];
     const char *argv[2 + 2 * CONF_MAX_TRACKS];
-    size_t i, o = 0;
-    int rc;
+    struct rw_txcmd tx[2];
+    int rc, argc;
 
     if (route == NULL || n > CONF_MAX_TRACKS || (n > 0 && (track == NULL || w == NULL)) ||
         route_key(src, route, "weights", key, sizeof(key)) < 0)
         return -EINVAL;
-    argv[0] = "HSET";
-    argv[1] = key;
-    new_w[0] = '\0';
-    for (i = 0; i < n; i++) {
-        if (track[i] == NULL)
-            return -EINVAL;
-        snprintf(num[i], sizeof(num[i]), "%u", (unsigned)w[i]);
-        argv[2 + 2 * i] = track[i];
-        argv[3 + 2 * i] = num[i];
-        if (o < sizeof(new_w)) {
-            int m =
-                snprintf(new_w + o, sizeof(new_w) - o, "%s%s=%s", i ? "," : "", track[i], num[i]);
-            o += m > 0 ? (size_t)m : 0;
-        }
-    }
+    argc = weights_argv(key, track, w, n, argv, num, new_w, sizeof(new_w));
+    if (argc < 0)
+        return -EINVAL;
     /* DEL first: the hash is the whole split, a track left out must not keep an old value */
-    rc = write_tx(src, route, 2, (const char *[]){"DEL", key}, n > 0 ? (int)(2 + 2 * n) : 0, argv);
+    tx[0] = (struct rw_txcmd){2, (const char *[]){"DEL", key}};
+    tx[1] = (struct rw_txcmd){n > 0 ? argc : 0, argv};
+    rc = write_tx(src, route, tx, 2, 0);
     if (rc == 0) {
         struct redisw_audit a = {route, "", n > 0 ? new_w : "(deleted)", source, reason, "written",
                                  NULL,  0};
@@ -906,25 +951,68 @@ int redisw_write_weights(struct redisw *src, const char *route, const char *cons
     return rc;
 }
 
-int redisw_write_guard(struct redisw *src, const char *route, const char *const *fields,
-                       const char *const *values, size_t n)
+/* argv of HSET {prefix}:route:{route}:guard f v ... into <argv>; argc or -1. */
+static int guard_argv(const char *key, const char *const *fields, const char *const *values,
+                      size_t n, const char **argv)
 {
-    const char *argv[2 + 2 * 16];
-    char key[RW_KEY_MAX];
     size_t i;
 
-    if (route == NULL || n == 0 || n > 16 || fields == NULL || values == NULL ||
-        route_key(src, route, "guard", key, sizeof(key)) < 0)
-        return -EINVAL;
+    if (n == 0 || n > REDISW_GUARD_FIELDS_MAX || fields == NULL || values == NULL)
+        return -1;
     argv[0] = "HSET";
     argv[1] = key;
     for (i = 0; i < n; i++) {
         if (fields[i] == NULL || values[i] == NULL)
-            return -EINVAL;
+            return -1;
         argv[2 + 2 * i] = fields[i];
         argv[3 + 2 * i] = values[i];
     }
-    return write_tx(src, route, 0, NULL, (int)(2 + 2 * n), argv);
+    return (int)(2 + 2 * n);
+}
+
+int redisw_write_guard(struct redisw *src, const char *route, const char *const *fields,
+                       const char *const *values, size_t n, uint64_t tag)
+{
+    const char *argv[2 + 2 * REDISW_GUARD_FIELDS_MAX];
+    struct rw_txcmd tx;
+    char key[RW_KEY_MAX];
+    int argc;
+
+    if (route == NULL || route_key(src, route, "guard", key, sizeof(key)) < 0)
+        return -EINVAL;
+    argc = guard_argv(key, fields, values, n, argv);
+    if (argc < 0)
+        return -EINVAL;
+    tx = (struct rw_txcmd){argc, argv};
+    return write_tx(src, route, &tx, 1, tag);
+}
+
+int redisw_write_trip(struct redisw *src, const char *route, const char *const *track,
+                      const uint32_t *w, size_t n, const char *const *fields,
+                      const char *const *values, size_t n_fields, const char *reason, uint64_t tag)
+{
+    char wkey[RW_KEY_MAX], gkey[RW_KEY_MAX], num[CONF_MAX_TRACKS][16], new_w[512];
+    const char *wargv[2 + 2 * CONF_MAX_TRACKS], *gargv[2 + 2 * REDISW_GUARD_FIELDS_MAX];
+    struct rw_txcmd tx[3];
+    int rc, wargc, gargc;
+
+    if (route == NULL || n == 0 || n > CONF_MAX_TRACKS || track == NULL || w == NULL ||
+        route_key(src, route, "weights", wkey, sizeof(wkey)) < 0 ||
+        route_key(src, route, "guard", gkey, sizeof(gkey)) < 0)
+        return -EINVAL;
+    wargc = weights_argv(wkey, track, w, n, wargv, num, new_w, sizeof(new_w));
+    gargc = guard_argv(gkey, fields, values, n_fields, gargv);
+    if (wargc < 0 || gargc < 0)
+        return -EINVAL;
+    tx[0] = (struct rw_txcmd){2, (const char *[]){"DEL", wkey}};
+    tx[1] = (struct rw_txcmd){wargc, wargv};
+    tx[2] = (struct rw_txcmd){gargc, gargv};
+    rc = write_tx(src, route, tx, 3, tag);
+    if (rc == 0) {
+        struct redisw_audit a = {route, "", new_w, "guard", reason, "written", NULL, 0};
+        redisw_audit(src, &a);
+    }
+    return rc;
 }
 
 /* ---- lifecycle and tick ---- */

@@ -82,6 +82,9 @@ struct redisw_read {
     uint64_t t0_us; /* ops->now_us() when the message arrived or the read began */
 };
 
+/* Fields of a guard hash read or written at most (more are ignored / refused). */
+#define REDISW_GUARD_FIELDS_MAX 24
+
 /* A hash as Redis returned it. Borrowed: valid during the callback only. */
 struct redisw_hash {
     const char *const *fields;
@@ -111,8 +114,15 @@ struct redisw_ops {
      * NULL when the key is not a hash. */
     void (*on_invalid)(void *arg, const struct redisw_read *rd, const char *reason,
                        const struct redisw_hash *h);
-    /* The guard hash of <route> (n == 0: absent). When NULL the guard hash is not read. */
-    void (*on_guard)(void *arg, const char *route, const struct redisw_hash *h);
+    /* The guard hash of <rd->route> (n == 0: absent; at most REDISW_GUARD_FIELDS_MAX
+     * pairs). When NULL the guard hash is not read. Each read asks for the guard hash
+     * before the weights, so this runs before on_weights/on_absent of the same read. */
+    void (*on_guard)(void *arg, const struct redisw_read *rd, const struct redisw_hash *h);
+    /* The EXEC of a write-through of <route> tagged <tag> (redisw_write_guard(),
+     * redisw_write_trip(); 0 for redisw_write_weights()) succeeded (<ok> 1) or did not
+     * (0: refused, or the connection went away before the answer). May run while the
+     * connection is being torn down: it must not call redisw_write_*() then. */
+    void (*on_written)(void *arg, const char *route, uint64_t tag, int ok);
     /* Connection state changes and failures; <detail> is a human-readable line. */
     void (*on_event)(void *arg, enum redisw_event ev, const char *detail);
 };
@@ -213,11 +223,24 @@ int redisw_write_weights(struct redisw *src, const char *route, const char *cons
                          const uint32_t *w, size_t n, const char *source, const char *reason);
 
 /*
- * Writes fields of a route's guard hash ({prefix}:route:{route}:guard) with
- * HSET and PUBLISHes the route, in one MULTI/EXEC. Same returns as
- * redisw_write_weights().
+ * Writes <n> (1..REDISW_GUARD_FIELDS_MAX) fields of a route's guard hash
+ * ({prefix}:route:{route}:guard) with HSET and PUBLISHes the route, in one
+ * MULTI/EXEC whose outcome reaches ops->on_written with <tag>. Same returns
+ * as redisw_write_weights().
  */
 int redisw_write_guard(struct redisw *src, const char *route, const char *const *fields,
-                       const char *const *values, size_t n);
+                       const char *const *values, size_t n, uint64_t tag);
+
+/*
+ * The guard's snap-back, in one MULTI/EXEC so that no instance can read the
+ * new weights without the guard state or the reverse: DEL + HSET of the
+ * weights (<n> tracks, as redisw_write_weights()), HSET of <n_fields> guard
+ * fields (as redisw_write_guard()), PUBLISH the route, EXEC (outcome to
+ * ops->on_written with <tag>); then an audit entry with source "guard",
+ * <reason> and result "written". Same returns as redisw_write_weights().
+ */
+int redisw_write_trip(struct redisw *src, const char *route, const char *const *track,
+                      const uint32_t *w, size_t n, const char *const *fields,
+                      const char *const *values, size_t n_fields, const char *reason, uint64_t tag);
 
 #endif

@@ -11,6 +11,8 @@ Guard knobs are chosen so that each case runs in seconds: warm-up of 0.5 s /
 keep-alive client thread (redis_helpers.Load), bounded in requests and time.
 """
 
+import os
+import signal
 import time
 
 import pytest
@@ -266,4 +268,29 @@ def test_without_redis_the_trip_is_local_and_survives_sighup(cutover, pair):
     quiet_canary(canary, p)
     p.reload(p.conf(routes=routes))  # the config still says canary 10
     wait_log(p, r"reload: route web: guard tripped, candidate canary held at 0 \(config says 10\)")
+    quiet_canary(canary, p)
+
+
+def test_redis_stalled_at_trip_the_write_is_sent_again(cutover, pair, redis_factory):
+    """SIGSTOP: the command connection still looks up, so the write-through is sent
+    and never answered; the command timeout drops it and the trip stays owed until
+    Redis answers again."""
+    blue, canary = pair
+    r = redis_factory()
+    p = cutover(routes=guarded(blue, canary), redis=redis_conf(r, poll_ms=200, instance="st"))
+    with Load(p, max_requests=30000, max_seconds=20) as load:
+        wait_for(lambda: sum(o == "canary" for _s, o, _t in load.results) >= 60, 10,
+                 what="canary warm-up traffic")
+        time.sleep(0.6)
+        os.kill(r.pid, signal.SIGSTOP)
+        try:
+            canary.get("/__mode?status=500")
+            wait_log(p, TRIP, timeout=5)
+            wait_log(p, r"guard of route web: write-through to Redis failed; sent again", 5)
+        finally:
+            os.kill(r.pid, signal.SIGCONT)
+    assert not load.errors, load.errors[:5]
+    wait_log(p, r"guard of route web: trip written through to Redis", timeout=10)
+    assert weights(r) == {"blue": 90, "canary": 0}
+    assert guard_hash(r)["state"] == "tripped"
     quiet_canary(canary, p)
