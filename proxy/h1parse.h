@@ -90,9 +90,9 @@ struct h1p_response {
 };
 
 /*
- * Parses the request head at <buf>[0..<len>) under the limits <lim>, filling <req>
- * (<buf> may be NULL when <len> is 0)
- * and up to <max> fields of <hdrs> (the effective field limit is the smaller of
+ * Parses the request head at <buf>[0..<len>) (<buf> may be NULL when <len> is 0)
+ * under the limits <lim>, filling <req> and up to <max> fields of <hdrs> (the
+ * effective field limit is the smaller of
  * <max> and <lim>->max_headers; exceeding it is H1P_TOO_MANY_HEADERS, so no
  * spare slot is needed). Empty lines (CRLF) before the request line are skipped
  * and count toward the head (RFC 9112 2.2).
@@ -125,7 +125,13 @@ ssize_t h1p_parse_request(const char *buf, size_t len, const struct h1p_limits *
 ssize_t h1p_parse_response(const char *buf, size_t len, size_t max_head, struct h1p_response *resp,
                            struct h1p_header *hdrs, size_t max);
 
-enum h1p_body { H1P_BODY_NONE = 0, H1P_BODY_LENGTH, H1P_BODY_CHUNKED, H1P_BODY_CLOSE };
+enum h1p_body {
+    H1P_BODY_NONE = 0,
+    H1P_BODY_LENGTH,
+    H1P_BODY_CHUNKED,
+    H1P_BODY_CLOSE,
+    H1P_BODY_N_KINDS
+};
 
 /*
  * How the body of the parsed response <r> is delimited (RFC 9112 6.3): none for
@@ -140,7 +146,7 @@ enum h1p_body h1p_response_body(const struct h1p_response *r, int head_request);
  * h1p_chunked_init()); fields starting with '_' are private.
  */
 struct h1p_chunked {
-    int state;
+    int state;            /* private (named as in the first API draft) */
     uint64_t remaining;   /* data bytes left in the current chunk */
     size_t trailer_bytes; /* bytes of the trailer section so far */
     int done;             /* the last chunk and the trailer section are consumed */
