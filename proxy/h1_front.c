@@ -26,6 +26,7 @@
 #include <event2/event_struct.h>
 
 #include "h1parse.h"
+#include "io.h"
 #include "log.h"
 #include "worker.h"
 #include "xchg.h"
@@ -618,8 +619,11 @@ static void read_cb(struct bufferevent *bev, void *arg)
 {
     struct h1c *c = arg;
     CUT_BUG_ON(c->magic != H1C_MAGIC);
-    if (c->state == H1_BODY)
+    if (c->state == H1_BODY) {
         arm_ms(c, c->w->snap->timeouts.idle_ms);
+        if (!c->tls)
+            io_read_more(bev, XCHG_BUF_HIGH);
+    }
     parse_input(c);
 }
 

@@ -38,6 +38,7 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
+#include "io.h"
 #include "log.h"
 #include "worker.h"
 #include "xchg.h"
@@ -925,6 +926,8 @@ static void h2f_read_cb(struct bufferevent *bev, void *arg)
     struct h2f_conn *c = arg;
 
     H2F_CHECK(c, H2F_CONN_MAGIC);
+    if (!c->tls)
+        io_read_more(bev, 256 * 1024);
     if (h2f_recv(c) < 0)
         return;
     if (h2f_send(c) < 0)

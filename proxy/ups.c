@@ -12,6 +12,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "io.h"
 #include "log.h"
 #include "worker.h"
 #include "xchg.h"
@@ -132,6 +133,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     struct ups_conn *c = arg;
     CUT_BUG_ON(c->magic != UPS_MAGIC);
     if (c->state == UPS_BUSY && c->ops != NULL) {
+        io_read_more(bev, XCHG_BUF_HIGH);
         c->ops->on_read(c->owner);
         return;
     }
