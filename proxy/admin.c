@@ -899,6 +899,17 @@ static void status_server(struct jw *j, const struct snap_server *sv, uint64_t n
     jw_close(j, '}');
     jw_u64(j, "requests", rs != NULL ? rs->c.requests : 0);
     jw_u64(j, "errors", rs != NULL ? rs->c.errors : 0);
+    if (rs != NULL) {
+        /* the server's own 10 s and 60 s windows: outcomes and latency */
+        struct win_stats *ws = malloc(sizeof(*ws));
+        if (ws != NULL) {
+            win_sum(&rs->win, now, 10000, ws);
+            status_window(j, "window_10s", ws);
+            win_sum(&rs->win, now, 60000, ws);
+            status_window(j, "window_60s", ws);
+            free(ws);
+        }
+    }
     jw_close(j, '}');
 }
 

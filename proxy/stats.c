@@ -70,6 +70,7 @@ static struct rt_server *server_get(const char *name)
         free(s);
         return NULL;
     }
+    win_init(&s->win);
     pthread_mutex_lock(&reg_lock);
     s->next = servers;
     servers = s;
@@ -181,6 +182,7 @@ static void block_free(struct stats_block *b)
     free(b->batch);
     free(b->b_dirty);
     free(b->srv);
+    free(b->srv_t);
     free(b->s_dirty);
     free(b);
 }
@@ -196,9 +198,10 @@ static struct stats_block *block_new(struct snap *s)
     b->batch = malloc(nr * sizeof(*b->batch));
     b->b_dirty = calloc(nr, 1);
     b->srv = calloc(ns, sizeof(*b->srv));
+    b->srv_t = malloc(ns * sizeof(*b->srv_t));
     b->s_dirty = calloc(ns, 1);
     if (b->t == NULL || b->t_dirty == NULL || b->batch == NULL || b->b_dirty == NULL ||
-        b->srv == NULL || b->s_dirty == NULL) {
+        b->srv == NULL || b->srv_t == NULL || b->s_dirty == NULL) {
         b->snap = snap_ref(s);
         block_free(b);
         return NULL;
@@ -207,6 +210,8 @@ static struct stats_block *block_new(struct snap *s)
         win_tally_init(&b->t[i]);
     for (size_t i = 0; i < nr; i++)
         guard_batch_init(&b->batch[i]);
+    for (size_t i = 0; i < ns; i++)
+        win_tally_init(&b->srv_t[i]);
     b->snap = snap_ref(s);
     return b;
 }
@@ -313,6 +318,10 @@ void stats_record(struct worker *w, int route, int track, const struct snap_serv
         }
         c->n_class[status >= 100 && status < 600 ? status / 100 : 0]++;
         c->n_fail[fail]++;
+        if (forced)
+            win_tally_add_forced(&b->srv_t[srv->id], err);
+        else
+            win_tally_add(&b->srv_t[srv->id], status, fail, err, latency_us);
         b->s_dirty[srv->id] = 1;
     }
     b->dirty = 1;
@@ -393,9 +402,12 @@ static void collect_block(struct stats_block *b, uint64_t now_ms)
         if (!b->s_dirty[i])
             continue;
         struct rt_server *sv = server_get(s->servers[i].name);
-        if (sv != NULL)
+        if (sv != NULL) {
             counters_add(&sv->c, &b->srv[i]);
+            win_add_tally(&sv->win, now_ms, &b->srv_t[i]);
+        }
         memset(&b->srv[i], 0, sizeof(b->srv[i]));
+        win_tally_init(&b->srv_t[i]);
         b->s_dirty[i] = 0;
     }
     b->dirty = 0;

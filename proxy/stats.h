@@ -72,6 +72,7 @@ struct rt_server {
     struct rt_server *next;
     char *name;
     struct rt_counters c;
+    struct win win;          /* last 60 s: outcomes and latency, main thread only */
 };
 
 /* A worker's tallies relative to one snapshot. */
@@ -83,6 +84,7 @@ struct stats_block {
     struct guard_batch *batch; /* [route] */
     uint8_t *b_dirty;
     struct rt_counters *srv;  /* [server id] */
+    struct win_tally *srv_t;  /* [server id]: outcomes and latency for the server's window */
     uint8_t *s_dirty;
     int dirty;
 };

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "../conf/conf.h"
+#include "../routing/outlier.h"
 
 struct bufferevent;
 struct event;
@@ -67,9 +68,7 @@ struct ups_pool {
     /* health: the active check's verdict (shared, NULL when not checked) and
      * this worker's passive ejection state */
     struct hc_target *hc;
-    unsigned consecutive_failures;
-    unsigned n_ejections;
-    uint64_t ejected_until_ms;
+    struct outlier_state outlier;
 };
 
 /* Finds or creates the pool for <a> in <w>. NULL on allocation failure. */

@@ -591,7 +591,7 @@ static int server_ok(const struct worker *w, const struct snap_server *s, uint64
     const struct ups_pool *p = w->pools[s->id];
     if (p->hc != NULL && !atomic_load_explicit(&p->hc->healthy, memory_order_relaxed))
         return 0;
-    return p->ejected_until_ms <= now_ms;
+    return !outlier_is_ejected(&p->outlier, now_ms);
 }
 
 /*
@@ -790,7 +790,7 @@ static void fail(struct xchg *x, int status, const char *why)
 }
 
 /*
- * Passive outlier ejection (Envoy's consecutive-5xx detector), per worker: a
+ * Passive outlier ejection, per worker (routing/outlier.c decides): a
  * server with <consecutive_failures> failures in a row is ejected for
  * base_ejection_ms * 2^(times ejected before), capped at max_ejection_ms,
  * unless that would eject more than max_ejected_percent of its track's
@@ -801,42 +801,28 @@ static void outlier_update(struct xchg *x, int failed)
     struct worker *w = x->w;
     struct ups_pool *p = w->pools[x->server->id];
     const struct snap_route *r = &x->snap->routes[x->route];
-    const struct conf_outlier *o = &r->outlier;
-    uint64_t now = cut_now_ms();
-    if (!failed) {
-        p->consecutive_failures = 0;
-        if (p->n_ejections > 0 && now > p->ejected_until_ms + o->max_ejection_ms)
-            p->n_ejections = 0;
-        return;
-    }
-    if (o->consecutive_failures == 0 || ++p->consecutive_failures < o->consecutive_failures ||
-        p->ejected_until_ms > now)
-        return;
     const struct snap_track *t = &r->tracks[x->track];
+    uint64_t now = cut_now_ms();
     unsigned ejected = 0, ok = 0;
-    for (size_t i = 0; i < t->n_servers; i++) {
-        const struct ups_pool *q = w->pools[t->servers[i]->id];
-        if (q->ejected_until_ms > now)
-            ejected++;
-        else if (q != p)
-            ok++;
+    if (failed) {
+        for (size_t i = 0; i < t->n_servers; i++) {
+            const struct ups_pool *q = w->pools[t->servers[i]->id];
+            if (q == p)
+                continue;
+            if (outlier_is_ejected(&q->outlier, now))
+                ejected++;
+            else
+                ok++;
+        }
     }
-    if (ok == 0 || (ejected + 1) * 100 > o->max_ejected_percent * t->n_servers) {
-        p->consecutive_failures = 0;
+    uint64_t ms = outlier_on_outcome(&p->outlier, &r->outlier, failed, (unsigned)t->n_servers,
+                                     ejected, ok, now);
+    if (ms == 0)
         return;
-    }
-    uint64_t ms = o->base_ejection_ms;
-    for (unsigned i = 0; i < p->n_ejections && ms < o->max_ejection_ms; i++)
-        ms *= 2;
-    if (ms > o->max_ejection_ms)
-        ms = o->max_ejection_ms;
-    p->ejected_until_ms = now + ms;
-    p->n_ejections++;
-    p->consecutive_failures = 0;
-    stats_ejected(w, x->server, p->ejected_until_ms);
+    stats_ejected(w, x->server, p->outlier.ejected_until_ms);
     cut_log(CUT_WARN, "w=%u ejected %s from route %s track %s for %llu ms (%u failures in a row)",
             w->id, x->server->name, r->name, t->name, (unsigned long long)ms,
-            o->consecutive_failures);
+            r->outlier.consecutive_failures);
 }
 
 /*

@@ -143,3 +143,30 @@ def test_without_shield_candidate_errors_reach_clients(cutover, origins):
     canary.get("/__mode?status=500")
     got = counts(p, 100)
     assert got == {(200, "blue"): 75, (500, "canary"): 25}, got
+
+
+def test_status_shows_per_server_windows_and_ejection(cutover, origins):
+    import json
+    import urllib.request
+    b1, b2 = origins("blue", "blue2")
+    admin_port = free_port()
+    r = route([track("blue", 100, b1, b2)])
+    r["outlier"] = {"consecutive_failures": 3, "base_ejection_ms": 60000}
+    p = cutover(routes=[r], admin={"address": f"127.0.0.1:{admin_port}"})
+    b2.get("/__mode?status=503")
+    counts(p, 20)
+
+    def servers():
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/status", timeout=5) as resp:
+            st = json.load(resp)
+        route_ = next(x for x in st["routes"] if x["name"] == "web")
+        return {s["address"]: s for t in route_["tracks"] for s in t["servers"]}
+
+    assert wait_until(lambda: servers()[b1.addr]["window_60s"]["requests"] >= 17)
+    s = servers()
+    good, bad = s[b1.addr], s[b2.addr]
+    assert good["window_60s"]["errors"] == 0 and good["window_60s"]["p50_ms"] is not None
+    assert bad["window_60s"]["requests"] == 3 and bad["window_60s"]["errors"] == 3
+    assert bad["window_60s"]["error_rate"] == 1.0
+    assert bad["ejection"]["ejected"] is True and bad["ejection"]["ejections"] == 1
+    assert good["ejection"]["ejected"] is False
