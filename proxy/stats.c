@@ -272,13 +272,34 @@ void stats_worker_fini(struct worker *w)
         block_free(b);
     }
     free(w->stats.rt);
+    free(w->stats.sticky_errs);
+    w->stats.sticky_errs = NULL;
     w->stats.cur = NULL;
     w->stats.rt = NULL;
     pthread_mutex_destroy(&w->stats.lock);
 }
 
+/* Is this error of sticky key <key> still evidence (under the per-key cap)? */
+static int sticky_error_counts(struct worker *w, uint64_t key)
+{
+    if (w->stats.sticky_errs == NULL) {
+        w->stats.sticky_errs = calloc(STATS_STICKY_SLOTS, sizeof(*w->stats.sticky_errs));
+        if (w->stats.sticky_errs == NULL)
+            return 1;
+    }
+    uint64_t now = cut_now_ms();
+    struct sticky_err_slot *e = &w->stats.sticky_errs[(key >> 7) % STATS_STICKY_SLOTS];
+    if (e->key != key || now - e->since_ms >= STATS_STICKY_ERR_MS) {
+        e->key = key;
+        e->since_ms = now;
+        e->errors = 0;
+    }
+    return ++e->errors <= STATS_STICKY_ERR_CAP;
+}
+
 void stats_record(struct worker *w, int route, int track, const struct snap_server *srv,
-                  unsigned status, enum win_fail fail, uint64_t latency_us, int forced)
+                  unsigned status, enum win_fail fail, uint64_t latency_us, int forced,
+                  uint64_t sticky_key)
 {
     struct stats_block *b = w->stats.cur;
     if (b == NULL || route < 0 || track < 0)
@@ -288,7 +309,11 @@ void stats_record(struct worker *w, int route, int track, const struct snap_serv
     enum guard_role role = GUARD_ROLE_OTHER;
     struct guard_thresholds thr = {UINT64_MAX, UINT64_MAX};
     struct rt_route *rt = w->stats.rt ? w->stats.rt[route] : NULL;
-    if (!forced && rt != NULL && rt->has_guard) {
+    /* one sticky user's errors beyond the cap are counted apart, like
+     * override-forced requests: not evidence for the windows or the guard */
+    int apart = forced || (err && sticky_key != 0 && rt != NULL && rt->has_guard &&
+                           !sticky_error_counts(w, sticky_key));
+    if (!apart && rt != NULL && rt->has_guard) {
         if (track == sr->baseline)
             role = GUARD_ROLE_BASELINE;
         else if (track == sr->candidate)
@@ -299,7 +324,7 @@ void stats_record(struct worker *w, int route, int track, const struct snap_serv
     size_t ti = (size_t)route * CONF_MAX_TRACKS + (size_t)track;
     pthread_mutex_lock(&w->stats.lock);
     b = w->stats.cur; /* unchanged: only this thread replaces it */
-    if (forced)
+    if (apart)
         win_tally_add_forced(&b->t[ti], err);
     else
         win_tally_add(&b->t[ti], status, fail, err, latency_us);

@@ -94,6 +94,7 @@ struct worker_stats {
     struct stats_block *cur;
     struct stats_block *retired;
     struct rt_route **rt;      /* [route of cur->snap]: for thresholds */
+    struct sticky_err_slot *sticky_errs; /* [STATS_STICKY_SLOTS], allocated on first use */
     /* plain counters of the worker's own (read racily by /metrics: monotonic) */
     _Atomic uint64_t conns_accepted, conns_refused, proxy_errors, retries, retry_denied;
     _Atomic uint64_t conns_open, streams_open;
@@ -112,7 +113,24 @@ void stats_worker_fini(struct worker *w);
  * WIN_NO_LATENCY.
  */
 void stats_record(struct worker *w, int route, int track, const struct snap_server *srv,
-                  unsigned status, enum win_fail fail, uint64_t latency_us, int forced);
+                  unsigned status, enum win_fail fail, uint64_t latency_us, int forced,
+                  uint64_t sticky_key);
+
+/*
+ * GUARD.md: with stickiness, errors cluster by user, so one user's errors are
+ * capped as evidence: at most STATS_STICKY_ERR_CAP per key per
+ * STATS_STICKY_ERR_MS (per worker; a direct-mapped table, where a collision
+ * only ever lets more evidence through). <sticky_key> 0: not sticky.
+ */
+#define STATS_STICKY_ERR_CAP 3
+#define STATS_STICKY_ERR_MS 10000
+#define STATS_STICKY_SLOTS 1024
+
+struct sticky_err_slot {
+    uint64_t key;
+    uint64_t since_ms;
+    uint32_t errors;
+};
 
 /* Worker thread: <srv> was ejected by this worker until <until_ms>. */
 void stats_ejected(struct worker *w, const struct snap_server *srv, uint64_t until_ms);

@@ -101,6 +101,7 @@ struct xchg {
     const char *err_reason; /* why the proxy answered itself */
     uint64_t t0_us, t_up_us, t_sent_us;
     uint64_t now_ms;        /* when routed */
+    uint64_t sticky_key;    /* hash of the sticky key, 0 when the route is not sticky */
     uint64_t bytes_in, bytes_out;
 
     struct arena_chunk *chunks;
@@ -683,7 +684,8 @@ static int pick_track(struct xchg *x, const struct snap_route *r)
             vlen = peer_ip(x, ip, sizeof(ip));
             v = ip;
         }
-        return sticky_pick(wts, r->n_tracks, elig, r->candidate, sticky_hash(v, vlen));
+        x->sticky_key = sticky_hash(v, vlen) | 1; /* never 0: 0 means "not sticky" */
+        return sticky_pick(wts, r->n_tracks, elig, r->candidate, x->sticky_key);
     }
     return swrr_pick(&w->routes[x->route].swrr, elig);
 }
@@ -835,7 +837,7 @@ static void record(struct xchg *x, unsigned status, enum win_fail fail)
     if (status != 0 && x->t_up_us >= x->t_sent_us && x->t_sent_us != 0)
         lat = x->t_up_us - x->t_sent_us;
     stats_record(x->w, x->route, x->track, x->server, status, fail, lat,
-                 (x->flags & XF_FORCED) != 0);
+                 (x->flags & XF_FORCED) != 0, x->sticky_key);
     if (x->server != NULL)
         outlier_update(x, stats_is_error(status, fail));
 }

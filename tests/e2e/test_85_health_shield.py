@@ -170,3 +170,36 @@ def test_status_shows_per_server_windows_and_ejection(cutover, origins):
     assert bad["window_60s"]["error_rate"] == 1.0
     assert bad["ejection"]["ejected"] is True and bad["ejection"]["ejections"] == 1
     assert good["ejection"]["ejected"] is False
+
+
+def test_sticky_errors_are_capped_per_user_as_guard_evidence(cutover, origins):
+    """GUARD.md: with stickiness errors cluster by user, so one user's errors
+    count as evidence at most 3 times per 10 s; many users' errors still trip."""
+    blue, canary = origins("blue", "canary")
+    g = {"baseline": "blue", "candidate": "canary", "warmup_ms": 0, "warmup_requests": 0,
+         "min_requests": 1, "shield": False}
+    p = cutover(routes=[route([track("blue", 50, blue), track("canary", 50, canary)],
+                              sticky={"header": "x-user"}, guard=g)])
+    # users whose key lands on the canary
+    users = []
+    with p.h1() as conn:
+        for i in range(400):
+            r = conn.request("GET", "/", headers=[("x-user", f"u{i}")])
+            if r.origin == "canary":
+                users.append(f"u{i}")
+            if len(users) >= 40:
+                break
+    assert len(users) >= 40
+    time.sleep(0.3)
+    canary.get("/__mode?status=500")
+    with p.h1() as conn:
+        for _ in range(30):  # one user hammering a broken canary
+            r = conn.request("GET", "/", headers=[("x-user", users[0])])
+            assert (r.status, r.origin) == (500, "canary")
+    time.sleep(0.5)
+    assert "guard tripped" not in p.stderr_text(), p.stderr_text()[-2000:]
+    with p.h1() as conn:
+        for u in users[1:]:  # many users: real evidence
+            conn.request("GET", "/", headers=[("x-user", u)])
+    assert wait_until(lambda: "guard tripped" in p.stderr_text(), timeout=3.0), \
+        p.stderr_text()[-2000:]
