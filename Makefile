@@ -186,4 +186,7 @@ format:
 clean:
 	rm -rf build cutover
 
+# keep intermediate objects (no "rm ..." noise after the test summaries)
+.SECONDARY:
+
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -269,6 +269,17 @@ static int op_send_data(struct xchg *x, struct evbuffer *buf, int end)
         }
         if (end)
             evbuffer_add(out, "0\r\n\r\n", 5);
+    } else if (len > 0 && c->tls && len <= 16384) {
+        /* TLS: one record per output chain (bufferevent_openssl); copy small
+         * bodies next to their head instead of moving their chains in */
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(out, (ev_ssize_t)len, &v, 1) == 1) {
+            evbuffer_remove(buf, v.iov_base, len);
+            v.iov_len = len;
+            evbuffer_commit_space(out, &v, 1);
+        } else {
+            evbuffer_add_buffer(out, buf);
+        }
     } else if (len > 0) {
         evbuffer_add_buffer(out, buf);
     }

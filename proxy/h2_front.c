@@ -559,6 +559,9 @@ static ssize_t h2f_on_send(nghttp2_session *ng, const uint8_t *data, size_t len,
 
 /* Zero-copy DATA: frame header, then the body chains moved from the
  * stream's buffer into the bufferevent output. */
+/* DATA payloads up to this size are copied into the output on TLS connections. */
+#define H2F_TLS_COPY_MAX 16384
+
 static int h2f_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uint8_t *framehd,
                             size_t length, nghttp2_data_source *src, void *user_data)
 {
@@ -581,8 +584,20 @@ static int h2f_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uin
         if (evbuffer_add(out, &pl, 1) != 0)
             return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
-    if (length > 0 && evbuffer_remove_buffer(s->out, out, length) != (int)length)
+    if (length > 0 && c->tls && length <= H2F_TLS_COPY_MAX) {
+        /* TLS: bufferevent_openssl makes one SSL_write, so one TLS record, per
+         * chain of the output; moving each small body chain in would cost a
+         * record per DATA frame. Copy small payloads into the current chain. */
+        struct evbuffer_iovec v;
+        if (evbuffer_reserve_space(out, (ev_ssize_t)length, &v, 1) != 1 ||
+            evbuffer_copyout(s->out, v.iov_base, length) != (ev_ssize_t)length)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        v.iov_len = length;
+        if (evbuffer_commit_space(out, &v, 1) != 0 || evbuffer_drain(s->out, length) != 0)
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+    } else if (length > 0 && evbuffer_remove_buffer(s->out, out, length) != (int)length) {
         return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (padlen > 1 && evbuffer_add(out, zeros, padlen - 1) != 0)
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     if (s->above_low && evbuffer_get_length(s->out) <= XCHG_BUF_LOW) {
