@@ -96,7 +96,9 @@ peers_args=(--cutover "$BIN" --out "$RESULTS/peers.md")
 $PY bench/peers.py "${peers_args[@]}" || { echo "bench: peers.py failed ($?)" >&2; status=1; }
 
 # 2. cutover latency
-cut_args=(--cutover "$BIN" --origin "$ORIGIN" --out "$RESULTS/cutover-latency.md")
+# the quick run's 25 flips must not overwrite the full run's table
+if [ -n "$QUICK" ]; then cut_md=$RESULTS/cutover-latency-quick.md; else cut_md=$RESULTS/cutover-latency.md; fi
+cut_args=(--cutover "$BIN" --origin "$ORIGIN" --out "$cut_md")
 [ -n "$QUICK" ] && cut_args+=(--flips 25)
 $PY bench/cutover.py "${cut_args[@]}" || { echo "bench: cutover.py failed ($?)" >&2; status=1; }
 
@@ -136,7 +138,7 @@ latest=$RESULTS/latest.md
   echo "\`make bench$([ -n "$QUICK" ] && echo " QUICK=1")\`, $(date '+%Y-%m-%d %H:%M'), $secs s;" \
        "$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))," \
        "cutover $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')."
-  for f in "$RESULTS/peers.md" "$RESULTS/cutover-latency.md" ${snap_md:+"$snap_md"}; do
+  for f in "$RESULTS/peers.md" "$cut_md" ${snap_md:+"$snap_md"}; do
     [ -s "$f" ] || continue
     echo
     sed 's/^#/##/' "$f"

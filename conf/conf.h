@@ -189,6 +189,12 @@ int conf_validate(const struct conf *c, char *err, size_t errlen);
 /* Parses "host:port" (see struct conf_addr). Returns 0 or -1. */
 int conf_parse_addr(const char *s, struct conf_addr *out);
 
+struct sockaddr_storage;
+
+/* Fills <ss> (zeroed first) from <a>. Returns the address length, or 0 when
+ * a->host is not a numeric address of a->family. */
+unsigned conf_addr_sockaddr(const struct conf_addr *a, struct sockaddr_storage *ss);
+
 void conf_free(struct conf *c);
 
 #endif

@@ -14,6 +14,7 @@
 #include "conf.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -1350,4 +1351,19 @@ void conf_free(struct conf *c)
     free(c->log_level);
     free(c->path);
     free(c);
+}
+
+unsigned conf_addr_sockaddr(const struct conf_addr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == AF_INET6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(a->port);
+        return inet_pton(AF_INET6, a->host, &s6->sin6_addr) == 1 ? sizeof(*s6) : 0;
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(a->port);
+    return inet_pton(AF_INET, a->host, &s4->sin_addr) == 1 ? sizeof(*s4) : 0;
 }

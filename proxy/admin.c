@@ -1778,22 +1778,9 @@ static int admin_listen(const struct conf_addr *ad)
     socklen_t sl;
     int fd, one = 1, e;
 
-    memset(&ss, 0, sizeof(ss));
-    if (ad->family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(ad->port);
-        if (inet_pton(AF_INET6, ad->host, &s6->sin6_addr) != 1)
-            return -EINVAL;
-        sl = sizeof(*s6);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(ad->port);
-        if (inet_pton(AF_INET, ad->host, &s4->sin_addr) != 1)
-            return -EINVAL;
-        sl = sizeof(*s4);
-    }
+    sl = conf_addr_sockaddr(ad, &ss);
+    if (sl == 0)
+        return -EINVAL;
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1)
         return -errno;

@@ -207,22 +207,9 @@ static int ctl_connect(const struct conf_addr *a, uint64_t deadline)
     socklen_t sl;
     int fd, e;
 
-    memset(&ss, 0, sizeof(ss));
-    if (a->family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(a->port);
-        if (inet_pton(AF_INET6, a->host, &s6->sin6_addr) != 1)
-            return -EINVAL;
-        sl = sizeof(*s6);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(a->port);
-        if (inet_pton(AF_INET, a->host, &s4->sin_addr) != 1)
-            return -EINVAL;
-        sl = sizeof(*s4);
-    }
+    sl = conf_addr_sockaddr(a, &ss);
+    if (sl == 0)
+        return -EINVAL;
     fd = socket(a->family == AF_INET6 ? AF_INET6 : AF_INET,
                 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1)

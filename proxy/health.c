@@ -126,20 +126,7 @@ static void hc_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     struct sockaddr_storage ss;
     socklen_t len;
-    memset(&ss, 0, sizeof(ss));
-    if (t->addr.family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(t->addr.port);
-        inet_pton(AF_INET6, t->addr.host, &s6->sin6_addr);
-        len = sizeof(*s6);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(t->addr.port);
-        inet_pton(AF_INET, t->addr.host, &s4->sin_addr);
-        len = sizeof(*s4);
-    }
+    len = conf_addr_sockaddr(&t->addr, &ss);
     t->bev = bufferevent_socket_new(t->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (t->bev == NULL) {
         check_done(t, 0, "out of memory");

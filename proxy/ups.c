@@ -20,25 +20,6 @@
 #define UPS_MAGIC 0x0b5c0a11u
 #define UPS_SWEEP_MS 1000
 
-static void addr_to_sockaddr(const struct conf_addr *a, struct sockaddr_storage *ss,
-                             socklen_t *len)
-{
-    memset(ss, 0, sizeof(*ss));
-    if (a->family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(a->port);
-        inet_pton(AF_INET6, a->host, &s6->sin6_addr);
-        *len = sizeof(*s6);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(a->port);
-        inet_pton(AF_INET, a->host, &s4->sin_addr);
-        *len = sizeof(*s4);
-    }
-}
-
 static void conn_free(struct ups_conn *c);
 
 /* Closes idle connections older than the idle timeout; the idle list is most
@@ -67,7 +48,7 @@ struct ups_pool *ups_pool_get(struct worker *w, const struct conf_addr *a)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    addr_to_sockaddr(a, &ss, &len);
+    len = conf_addr_sockaddr(a, &ss);
     for (struct ups_pool *p = w->pool_list; p != NULL; p = p->next)
         if (p->sslen == len && memcmp(&p->ss, &ss, len) == 0)
             return p;

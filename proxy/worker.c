@@ -387,20 +387,7 @@ static int listen_socket(const struct conf_listen *cl, int exclusive, char *err,
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    memset(&ss, 0, sizeof(ss));
-    if (cl->addr.family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(cl->addr.port);
-        inet_pton(AF_INET6, cl->addr.host, &s6->sin6_addr);
-        len = sizeof(*s6);
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(cl->addr.port);
-        inet_pton(AF_INET, cl->addr.host, &s4->sin_addr);
-        len = sizeof(*s4);
-    }
+    len = conf_addr_sockaddr(&cl->addr, &ss);
     int fd = socket(cl->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1)
         goto fail;
