@@ -49,7 +49,7 @@ else
 Q := @
 endif
 
-.PHONY: all test unit e2e bench bench-cutover bench-snapback asan tsan fuzz demo deps lint \
+.PHONY: all cutover test unit e2e bench bench-cutover bench-snapback asan tsan fuzz demo deps lint \
         check-headers format clean
 
 all: cutover
@@ -186,7 +186,8 @@ format:
 clean:
 	rm -rf build cutover
 
-# keep intermediate objects (no "rm ..." noise after the test summaries)
-.SECONDARY:
+# keep the unit tests' objects (no "rm ..." noise after the test summaries); only
+# those: a bare .SECONDARY would also stop make from rebuilding missing binaries
+.SECONDARY: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%.o)
 
 -include $(shell find build -name '*.d' 2>/dev/null)

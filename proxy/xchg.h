@@ -124,6 +124,9 @@ void xchg_front_drained(struct xchg *x);
  */
 void xchg_reply(struct xchg *x, int status);
 
+/* The standard reason phrase of <status> ("Not Found"), or "Unknown". */
+const char *xchg_reason_phrase(int status);
+
 /* 1 once the response side is finished (sent completely or aborted). */
 int xchg_response_done(const struct xchg *x);
 
