@@ -612,20 +612,29 @@ static void on_guard_reply(struct rw_conn *c, const struct rw_cmd *cmd, const re
                   reply->type);
         return;
     }
-    /* The guard hash has a bounded set of known fields; past the bound is not ours. */
-    if (n > REDISW_GUARD_FIELDS_MAX)
-        n = REDISW_GUARD_FIELDS_MAX;
+    /* The guard hash has a bounded set of known fields. Past the bound, keep
+     * "state" wherever it is: HGETALL's order is arbitrary for a hash Redis
+     * stores as a table (a long "reason" makes it one), and a state cut off
+     * by the bound would leave a follower unlatched. */
+    size_t k = 0;
     for (i = 0; i < (size_t)n; i++) {
-        f[i] = reply->element[2 * i]->str;
-        fl[i] = reply->element[2 * i]->len;
-        v[i] = reply->element[2 * i + 1]->str;
-        vl[i] = reply->element[2 * i + 1]->len;
+        const redisReply *fe = reply->element[2 * i];
+        int is_state = fe->len == 5 && memcmp(fe->str, "state", 5) == 0;
+        if (k == REDISW_GUARD_FIELDS_MAX - 1 && !is_state)
+            continue; /* keep the last slot for "state" */
+        if (k == REDISW_GUARD_FIELDS_MAX)
+            break;
+        f[k] = fe->str;
+        fl[k] = fe->len;
+        v[k] = reply->element[2 * i + 1]->str;
+        vl[k] = reply->element[2 * i + 1]->len;
+        k++;
     }
     h.fields = f;
     h.flen = fl;
     h.values = v;
     h.vlen = vl;
-    h.n = (size_t)n;
+    h.n = k;
     if (find_route(src, cmd->route, strlen(cmd->route)) != NULL && src->ops->on_guard != NULL)
         src->ops->on_guard(src->arg, &rd, &h);
 }

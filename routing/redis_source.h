@@ -83,7 +83,7 @@ struct redisw_read {
 };
 
 /* Fields of a guard hash read or written at most (more are ignored / refused). */
-#define REDISW_GUARD_FIELDS_MAX 24
+#define REDISW_GUARD_FIELDS_MAX 64
 
 /* A hash as Redis returned it. Borrowed: valid during the callback only. */
 struct redisw_hash {
