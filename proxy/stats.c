@@ -311,9 +311,9 @@ void stats_record(struct worker *w, int route, int track, const struct snap_serv
     struct rt_route *rt = w->stats.rt ? w->stats.rt[route] : NULL;
     /* one sticky user's errors beyond the cap are counted apart, like
      * override-forced requests: not evidence for the windows or the guard */
-    int apart = forced || (err && sticky_key != 0 && rt != NULL && rt->has_guard &&
-                           !sticky_error_counts(w, sticky_key));
-    if (!apart && rt != NULL && rt->has_guard) {
+    int guarded = rt != NULL && atomic_load_explicit(&rt->has_guard, memory_order_relaxed);
+    int apart = forced || (err && sticky_key != 0 && guarded && !sticky_error_counts(w, sticky_key));
+    if (!apart && guarded) {
         if (track == sr->baseline)
             role = GUARD_ROLE_BASELINE;
         else if (track == sr->candidate)

@@ -58,7 +58,7 @@ struct rt_route {
     struct rt_track tracks[RT_MAX_TRACKS];
     size_t n_tracks;
     /* guard (main thread), with the config it was built from */
-    int has_guard;
+    atomic_int has_guard;      /* read by workers on every request: atomic */
     int base, cand;            /* indexes in tracks[], or -1 */
     struct guard_conf_rt grt;
     struct guard_state g;
