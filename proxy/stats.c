@@ -413,7 +413,7 @@ static void collect_block(struct stats_block *b, uint64_t now_ms)
                 counters_add_tally(&t->c, &b->t[ti]);
                 hist_merge(&t->lat, &b->t[ti].lat);
             }
-            win_tally_init(&b->t[ti]);
+            win_tally_reset(&b->t[ti]);
             b->t_dirty[ti] = 0;
         }
         if (b->b_dirty[i]) {
@@ -432,7 +432,7 @@ static void collect_block(struct stats_block *b, uint64_t now_ms)
             win_add_tally(&sv->win, now_ms, &b->srv_t[i]);
         }
         memset(&b->srv[i], 0, sizeof(b->srv[i]));
-        win_tally_init(&b->srv_t[i]);
+        win_tally_reset(&b->srv_t[i]);
         b->s_dirty[i] = 0;
     }
     b->dirty = 0;

@@ -98,13 +98,30 @@ void hist_record(struct hist *h, uint64_t us)
     hist_record_n(h, us, 1);
 }
 
+/* Every non-empty bucket of <h> lies in [hist_index(min), hist_index(max)]:
+ * min and max follow every sample and every merge. Loops walk that range
+ * only: a window's latencies span a few dozen buckets of the 736, and the
+ * stats tick merges every 10 ms. */
+void hist_reset(struct hist *h)
+{
+    if (h->count != 0) {
+        unsigned lo = hist_index(h->min), hi = hist_index(h->max);
+        memset(&h->bucket[lo], 0, (size_t)(hi - lo + 1) * sizeof(h->bucket[0]));
+    }
+    h->count = 0;
+    h->sum = 0;
+    h->min = UINT64_MAX;
+    h->max = 0;
+}
+
 void hist_merge(struct hist *dst, const struct hist *src)
 {
-    unsigned i;
+    unsigned i, hi;
 
     if (src->count == 0)
-        return; /* the common case for idle tracks: skip the 736-bucket loop */
-    for (i = 0; i < HIST_N_BUCKETS; i++)
+        return; /* the common case for idle tracks */
+    hi = hist_index(src->max);
+    for (i = hist_index(src->min); i <= hi; i++)
         if (src->bucket[i])
             hist_bump(&dst->bucket[i], src->bucket[i]);
     dst->count += src->count;
@@ -119,7 +136,7 @@ uint64_t hist_quantile(const struct hist *h, double q)
 {
     uint64_t rank, seen = 0, v;
     double r;
-    unsigned i;
+    unsigned i, last;
 
     if (h->count == 0)
         return 0;
@@ -134,12 +151,13 @@ uint64_t hist_quantile(const struct hist *h, double q)
         rank++;
     if (rank < 1)
         rank = 1;
-    for (i = 0; i < HIST_N_BUCKETS; i++) {
+    last = hist_index(h->max);
+    for (i = hist_index(h->min); i <= last; i++) {
         seen += h->bucket[i];
         if (seen >= rank)
             break;
     }
-    if (i == HIST_N_BUCKETS)
+    if (i > last)
         return h->max; /* only when buckets saturated */
     v = hist_bucket_lo(i) + (hist_bucket_hi(i) - hist_bucket_lo(i)) / 2;
     if (v < h->min)
@@ -159,7 +177,9 @@ uint64_t hist_count_le(const struct hist *h, uint64_t us)
     if (us >= HIST_MAX_US)
         return h->count;
     last = hist_index(us);
-    for (i = 0; i <= last; i++)
+    if (last > hist_index(h->max))
+        last = hist_index(h->max);
+    for (i = hist_index(h->min); i <= last; i++)
         n += h->bucket[i];
     return n;
 }

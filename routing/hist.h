@@ -51,6 +51,10 @@ struct hist {
 /* Empties <h>. A zeroed struct hist is not empty-initialised (min); call this. */
 void hist_init(struct hist *h);
 
+/* Empties a histogram that hist_init() set up once: clears only the buckets
+ * between its min and max (the only ones that can be non-zero). */
+void hist_reset(struct hist *h);
+
 /* Records one sample of <us> microseconds (values above HIST_MAX_US land in the top bucket). */
 void hist_record(struct hist *h, uint64_t us);
 

@@ -25,6 +25,12 @@ void win_tally_init(struct win_tally *t)
     hist_init(&t->lat);
 }
 
+void win_tally_reset(struct win_tally *t)
+{
+    memset(t, 0, offsetof(struct win_tally, lat));
+    hist_reset(&t->lat);
+}
+
 void win_init(struct win *w)
 {
     unsigned i;
@@ -94,7 +100,7 @@ static struct win_tally *win_slot_for(struct win *w, uint64_t now_ms)
     s = &w->slot[sec % WIN_SLOTS];
     if (s->sec != sec) {
         s->sec = sec;
-        win_tally_init(&s->t);
+        win_tally_reset(&s->t);
     }
     return &s->t;
 }

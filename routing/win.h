@@ -94,6 +94,9 @@ void win_init(struct win *w);
 /* Empties a tally. */
 void win_tally_init(struct win_tally *t);
 
+/* Empties a tally that win_tally_init() set up once (cheaper: see hist_reset()). */
+void win_tally_reset(struct win_tally *t);
+
 /*
  * Counts one finished attempt in <t>: <status> is the upstream status (0 when
  * none), <fail> how it failed when there was no response head, <is_error>

@@ -257,8 +257,64 @@ static void test_accuracy(void)
     }
 }
 
+/* hist_merge/quantile/count_le walk only [index(min), index(max)] and hist_reset
+ * clears only that range: check them against a whole-array reference after
+ * random records, merges and resets, including the extreme buckets. */
+static void test_range_walks(void)
+{
+    struct hist a, b, ref;
+    unsigned round, i, bad_reset = 0, bad_merge = 0, bad_q = 0;
+    static const uint64_t edge[] = {0, 1, 63, 64, 65, HIST_MAX_US, HIST_MAX_US + 1,
+                                    UINT64_C(1) << 40};
+
+    xs_state = 11;
+    hist_init(&a);
+    hist_init(&b);
+    for (round = 0; round < 200; round++) {
+        unsigned n = 1 + (unsigned)(xorshift64() % 50);
+        hist_reset(&b);
+        for (i = 0; i < HIST_N_BUCKETS; i++)
+            bad_reset += b.bucket[i] != 0;
+        bad_reset += b.count != 0 || b.min != UINT64_MAX || b.max != 0;
+        for (i = 0; i < n; i++) {
+            uint64_t v = round % 10 == 0 ? edge[xorshift64() % 8]
+                                         : (uint64_t)exp(urand() * log(2e8));
+            hist_record(&b, v);
+        }
+        ref = a;
+        for (i = 0; i < HIST_N_BUCKETS; i++)
+            ref.bucket[i] += b.bucket[i];
+        hist_merge(&a, &b);
+        for (i = 0; i < HIST_N_BUCKETS; i++)
+            bad_merge += a.bucket[i] != ref.bucket[i];
+        {
+            uint64_t seen = 0, rank = (a.count + 1) / 2, want = 0;
+            for (i = 0; i < HIST_N_BUCKETS; i++) {
+                seen += a.bucket[i];
+                if (seen >= rank)
+                    break;
+            }
+            want = hist_bucket_lo(i) + (hist_bucket_hi(i) - hist_bucket_lo(i)) / 2;
+            if (want < a.min)
+                want = a.min;
+            if (want > a.max)
+                want = a.max;
+            bad_q += hist_quantile(&a, 0.5) != want && a.count % 2 == 1;
+        }
+        if (round % 37 == 36) {
+            hist_reset(&a);
+            for (i = 0; i < HIST_N_BUCKETS; i++)
+                bad_reset += a.bucket[i] != 0;
+        }
+    }
+    ok(bad_reset == 0, "hist_reset leaves every bucket empty (%u bad)", bad_reset);
+    ok(bad_merge == 0, "range-limited hist_merge equals a whole-array sum (%u bad)", bad_merge);
+    ok(bad_q == 0, "range-limited hist_quantile equals a whole-array walk (%u bad)", bad_q);
+}
+
 int main(void)
 {
+    subtest("range-limited walks and reset", test_range_walks);
     subtest("layout", test_layout);
     subtest("record, merge, saturation", test_basic);
     subtest("count_le (Prometheus buckets)", test_count_le);
