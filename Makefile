@@ -29,8 +29,8 @@ CFLAGS    += $(CSTD) $(WARN) $(HARDEN) $(OPT) -MMD -MP
 LDLIBS    += $(PKG_LIBS) -lpthread -lm
 
 CONF_SRC    := $(wildcard conf/*.c)
-# pure parsing code from proxy/ that the unit tests and fuzzers link too
-PURE_SRC    := $(wildcard proxy/h1parse.c)
+# pure code from proxy/ (parsing, the allocator) that the unit tests link too (fuzzers: h1parse)
+PURE_SRC    := $(wildcard proxy/h1parse.c proxy/mem.c)
 ROUTING_SRC := $(filter-out routing/redis_source.c,$(wildcard routing/*.c))
 REDIS_SRC   := $(wildcard routing/redis_source.c)
 PROXY_SRC   := $(filter-out $(PURE_SRC),$(wildcard proxy/*.c))

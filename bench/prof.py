@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--proxy", default="cutover")
     ap.add_argument("--test", default="h2c")
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--strace", action="store_true", help="syscalls per request (strace -c)")
     ap.add_argument("-n", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cutover", default=str(peers.ROOT / "build/release/cutover"))
@@ -93,6 +94,19 @@ def main():
             for l in lines[1:31]:
                 v = int(l.split()[0].replace(",", ""))
                 print(f"  {v / max(1, r['ok']):7.0f}  {l.split(None, 1)[1][:110]}")
+        elif a.strace:
+            load(test, proxy, 20000, tmp)
+            st = subprocess.Popen(["strace", "-c", "-f", "-o", a.out, "-p", str(proxy.pid)],
+                                  stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            r = load(test, proxy, n, tmp)
+            st.send_signal(2)
+            st.wait(timeout=30)
+            print(f"{a.proxy} {a.test}: {r['ok']} ok; syscalls per request:")
+            for l in open(a.out).read().splitlines():
+                f = l.split()
+                if len(f) >= 5 and f[3].isdigit():
+                    print(f"  {int(f[3]) / max(1, r['ok']):6.2f}  {f[-1]}")
         else:
             for i in range(a.repeat):
                 pids = peers.tree(proxy.pid)

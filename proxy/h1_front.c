@@ -21,13 +21,12 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
 #include "h1parse.h"
-#include "io.h"
 #include "log.h"
+#include "sock.h"
 #include "worker.h"
 #include "xchg.h"
 
@@ -45,7 +44,7 @@ enum h1_state {
 struct h1c {
     unsigned magic;
     struct worker *w;
-    struct bufferevent *bev;
+    struct sock *sk;
     struct conn_link link;
     enum h1_state state;
     int tls;
@@ -145,7 +144,7 @@ static int op_send_head(struct xchg *x, int status, const struct hdr *hdrs, size
     if (c->closed)
         return -1;
     const struct req_head *r = xchg_req(x);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = sock_output(c->sk);
     char line[128];
     c->resp_started = 1;
     int minor = r->http_minor;
@@ -205,7 +204,7 @@ static int op_send_data(struct xchg *x, struct evbuffer *buf, int end)
     struct h1c *c = ctx_of(x);
     if (c->closed)
         return -1;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = sock_output(c->sk);
     size_t len = buf ? evbuffer_get_length(buf) : 0;
     if (c->resp_chunked) {
         if (len > 0) {
@@ -239,14 +238,14 @@ static int op_send_data(struct xchg *x, struct evbuffer *buf, int end)
 static size_t op_pending(struct xchg *x)
 {
     struct h1c *c = ctx_of(x);
-    return evbuffer_get_length(bufferevent_get_output(c->bev));
+    return evbuffer_get_length(sock_output(c->sk));
 }
 
 static void op_pause_read(struct xchg *x)
 {
     struct h1c *c = ctx_of(x);
     c->read_paused = 1;
-    bufferevent_disable(c->bev, EV_READ);
+    sock_disable(c->sk, EV_READ);
 }
 
 static void op_resume_read(struct xchg *x)
@@ -290,7 +289,7 @@ static void h1c_free(void *arg)
     CUT_BUG_ON(c->magic != H1C_MAGIC);
     if (c->x != NULL)
         xchg_free(c->x);
-    bufferevent_free(c->bev);
+    sock_free(c->sk);
     c->magic = 0;
     free(c);
 }
@@ -302,8 +301,8 @@ static void h1c_close(struct h1c *c)
     c->closed = 1;
     evtimer_del(&c->timer);
     event_del(&c->kick);
-    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    sock_disable(c->sk, EV_READ | EV_WRITE);
+    sock_setcb(c->sk, NULL, NULL, NULL, NULL);
     worker_conn_del(c->w, &c->link);
     worker_defer_free(c->w, h1c_free, c);
 }
@@ -323,12 +322,12 @@ static int begin_request(struct h1c *c)
 /* Answers <status> to a request we cannot serve, then closes. */
 static void reject(struct h1c *c, int status)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = sock_input(c->sk);
     c->close_after = 1;
     c->keep_alive = 0;
     c->req_done = 1;
     evbuffer_drain(in, evbuffer_get_length(in));
-    bufferevent_disable(c->bev, EV_READ);
+    sock_disable(c->sk, EV_READ);
     if (c->x != NULL && !c->resp_started)
         xchg_reply(c->x, status);
     else
@@ -434,7 +433,7 @@ static int parse_head(struct h1c *c, struct evbuffer *in)
     if (pr.chunked)
         h1p_chunked_init(&c->chunk);
     if (expect_continue)
-        bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        evbuffer_add(sock_output(c->sk), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     c->state = H1_BODY;
     xchg_start(c->x);
     if (c->closed || c->x == NULL)
@@ -488,7 +487,7 @@ static int parse_body(struct h1c *c, struct evbuffer *in)
             else if (c->x != NULL && !xchg_response_done(c->x))
                 xchg_reply(c->x, 502); /* aborts the response in flight */
             evbuffer_drain(in, evbuffer_get_length(in));
-            bufferevent_disable(c->bev, EV_READ);
+            sock_disable(c->sk, EV_READ);
             c->req_done = 1;
             return -1;
         }
@@ -506,7 +505,7 @@ static int parse_body(struct h1c *c, struct evbuffer *in)
 /* Feeds the input buffer to the parser until it has to wait or runs dry. */
 static void parse_input(struct h1c *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = sock_input(c->sk);
     while (!c->closed && !c->read_paused && evbuffer_get_length(in) > 0) {
         if (c->x == NULL) {
             if (c->state == H1_CLOSING || c->w->draining) {
@@ -540,12 +539,12 @@ static void h1c_advance(struct h1c *c)
     if (c->closed)
         return;
     if (c->resp_done && c->x != NULL) {
-        struct evbuffer *out = bufferevent_get_output(c->bev);
+        struct evbuffer *out = sock_output(c->sk);
         if (!c->req_done)
             c->close_after = 1; /* unread body: don't try to resync */
         if (c->close_after) {
             c->state = H1_CLOSING;
-            bufferevent_disable(c->bev, EV_READ);
+            sock_disable(c->sk, EV_READ);
             if (evbuffer_get_length(out) == 0) {
                 h1c_close(c);
                 return;
@@ -562,7 +561,7 @@ static void h1c_advance(struct h1c *c)
         arm_ms(c, c->w->snap->timeouts.idle_ms);
     }
     if (c->state != H1_CLOSING && !c->read_paused) {
-        bufferevent_enable(c->bev, EV_READ);
+        sock_enable(c->sk, EV_READ);
         parse_input(c);
     }
 }
@@ -574,23 +573,21 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
     h1c_advance(c);
 }
 
-static void read_cb(struct bufferevent *bev, void *arg)
+static void read_cb(struct sock *sk, void *arg)
 {
     struct h1c *c = arg;
     CUT_BUG_ON(c->magic != H1C_MAGIC);
     if (c->state == H1_BODY) {
         arm_ms(c, c->w->snap->timeouts.idle_ms);
-        if (!c->tls)
-            io_read_more(bev, XCHG_BUF_HIGH);
     }
     parse_input(c);
 }
 
-static void write_cb(struct bufferevent *bev, void *arg)
+static void write_cb(struct sock *sk, void *arg)
 {
     struct h1c *c = arg;
     CUT_BUG_ON(c->magic != H1C_MAGIC);
-    size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+    size_t left = evbuffer_get_length(sock_output(sk));
     if (c->state == H1_CLOSING && left == 0) {
         h1c_close(c);
         return;
@@ -599,7 +596,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
         xchg_front_drained(c->x);
 }
 
-static void event_cb(struct bufferevent *bev, short what, void *arg)
+static void event_cb(struct sock *sk, short what, void *arg)
 {
     struct h1c *c = arg;
     CUT_BUG_ON(c->magic != H1C_MAGIC);
@@ -607,7 +604,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         c->req_done && !c->resp_done) {
         /* half-close after a complete request: let the response finish */
         c->close_after = 1;
-        bufferevent_disable(bev, EV_READ);
+        sock_disable(sk, EV_READ);
         return;
     }
     h1c_close(c);
@@ -631,17 +628,17 @@ static void on_kill(struct conn_link *l)
     h1c_close(c);
 }
 
-int h1f_start(struct worker *w, struct bufferevent *bev, int tls, const struct sockaddr *peer,
+int h1f_start(struct worker *w, struct sock *sk, int tls, const struct sockaddr *peer,
               socklen_t peerlen)
 {
     struct h1c *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        bufferevent_free(bev);
+        sock_free(sk);
         return -1;
     }
     c->magic = H1C_MAGIC;
     c->w = w;
-    c->bev = bev;
+    c->sk = sk;
     c->tls = tls;
     if (peerlen > sizeof(c->peer))
         peerlen = sizeof(c->peer);
@@ -653,14 +650,14 @@ int h1f_start(struct worker *w, struct bufferevent *bev, int tls, const struct s
     worker_conn_add(w, &c->link);
     worker_refresh(w);
     struct timeval wt = {w->snap->timeouts.idle_ms / 1000, (w->snap->timeouts.idle_ms % 1000) * 1000};
-    bufferevent_set_timeouts(bev, NULL, &wt);
-    bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
-    bufferevent_setwatermark(bev, EV_WRITE, XCHG_BUF_LOW, 0);
-    bufferevent_setwatermark(bev, EV_READ, 0, XCHG_BUF_HIGH);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    sock_set_timeouts(sk, NULL, &wt);
+    sock_setcb(sk, read_cb, write_cb, event_cb, c);
+    sock_setwatermark(sk, EV_WRITE, XCHG_BUF_LOW, 0);
+    sock_setwatermark(sk, EV_READ, 0, XCHG_BUF_HIGH);
+    sock_enable(sk, EV_READ | EV_WRITE);
     c->state = H1_IDLE;
     arm_ms(c, w->snap->timeouts.header_ms);
-    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+    if (evbuffer_get_length(sock_input(sk)) > 0)
         parse_input(c);
     return 0;
 }

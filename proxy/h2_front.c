@@ -32,14 +32,13 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
-#include "io.h"
 #include "log.h"
+#include "sock.h"
+#include "mem.h"
 #include "worker.h"
 #include "xchg.h"
 
@@ -95,7 +94,7 @@ struct h2f_conn {
     unsigned magic;
     struct conn_link link;
     struct worker *w;
-    struct bufferevent *bev;
+    struct sock *sk;
     nghttp2_session *ng;
     struct event *flush_ev; /* runs h2f_send() after the current callback stack */
     struct event *timer;    /* idle_ms without streams, or header_ms inside a header block */
@@ -549,7 +548,7 @@ static ssize_t h2f_on_send(nghttp2_session *ng, const uint8_t *data, size_t len,
     struct evbuffer *out;
 
     H2F_CHECK(c, H2F_CONN_MAGIC);
-    out = bufferevent_get_output(c->bev);
+    out = sock_output(c->sk);
     if (evbuffer_get_length(out) >= H2F_OUT_HIGH)
         return NGHTTP2_ERR_WOULDBLOCK;
     if (evbuffer_add(out, data, len) != 0)
@@ -573,7 +572,7 @@ static int h2f_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uin
 
     H2F_CHECK(c, H2F_CONN_MAGIC);
     H2F_CHECK(s, H2F_STREAM_MAGIC);
-    out = bufferevent_get_output(c->bev);
+    out = sock_output(c->sk);
     if (evbuffer_get_length(out) >= H2F_OUT_HIGH)
         return NGHTTP2_ERR_WOULDBLOCK;
     if (evbuffer_add(out, framehd, 9) != 0)
@@ -841,7 +840,7 @@ static int h2f_on_error(nghttp2_session *ng, int code, const char *msg, size_t l
  * closed (the caller stops). */
 static int h2f_recv(struct h2f_conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = sock_input(c->sk);
 
     while (evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v[H2F_IOV];
@@ -923,55 +922,53 @@ static int h2f_send(struct h2f_conn *c)
         return 0;
     /* Session over: close once the output is written ("free on write
      * callback at zero length"; bufferevent_free does not flush). */
-    out = bufferevent_get_output(c->bev);
+    out = sock_output(c->sk);
     if (evbuffer_get_length(out) == 0) {
         h2f_close(c);
         return -1;
     }
     if (!c->finishing) {
         c->finishing = 1;
-        bufferevent_disable(c->bev, EV_READ);
-        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+        sock_disable(c->sk, EV_READ);
+        sock_setwatermark(c->sk, EV_WRITE, 0, 0);
     }
     return 0;
 }
 
-static void h2f_read_cb(struct bufferevent *bev, void *arg)
+static void h2f_read_cb(struct sock *sk, void *arg)
 {
     struct h2f_conn *c = arg;
 
     H2F_CHECK(c, H2F_CONN_MAGIC);
-    if (!c->tls)
-        io_read_more(bev, 256 * 1024);
     if (h2f_recv(c) < 0)
         return;
     if (h2f_send(c) < 0)
         return;
     /* Backpressure: a peer that does not read our output stops being read. */
-    if (!c->finishing && evbuffer_get_length(bufferevent_get_output(bev)) >= H2F_OUT_HIGH) {
+    if (!c->finishing && evbuffer_get_length(sock_output(sk)) >= H2F_OUT_HIGH) {
         c->rd_paused = 1;
-        bufferevent_disable(bev, EV_READ);
+        sock_disable(sk, EV_READ);
     }
 }
 
-static void h2f_write_cb(struct bufferevent *bev, void *arg)
+static void h2f_write_cb(struct sock *sk, void *arg)
 {
     struct h2f_conn *c = arg;
 
     H2F_CHECK(c, H2F_CONN_MAGIC);
     if (c->finishing) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        if (evbuffer_get_length(sock_output(sk)) == 0)
             h2f_close(c);
         return;
     }
-    if (c->rd_paused && evbuffer_get_length(bufferevent_get_output(bev)) < H2F_OUT_HIGH) {
+    if (c->rd_paused && evbuffer_get_length(sock_output(sk)) < H2F_OUT_HIGH) {
         c->rd_paused = 0;
-        bufferevent_enable(bev, EV_READ);
+        sock_enable(sk, EV_READ);
     }
     (void)h2f_send(c);
 }
 
-static void h2f_event_cb(struct bufferevent *bev, short what, void *arg)
+static void h2f_event_cb(struct sock *sk, short what, void *arg)
 {
     struct h2f_conn *c = arg;
     unsigned long e;
@@ -979,7 +976,7 @@ static void h2f_event_cb(struct bufferevent *bev, short what, void *arg)
     H2F_CHECK(c, H2F_CONN_MAGIC);
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
         return;
-    while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+    while ((e = sock_ssl_error(sk)) != 0) {
         char buf[256];
 
         ERR_error_string_n(e, buf, sizeof(buf));
@@ -1083,14 +1080,19 @@ static void h2f_close(struct h2f_conn *c)
         nghttp2_session_del(c->ng);
         c->ng = NULL;
     }
-    bufferevent_free(c->bev);
-    c->bev = NULL;
+    sock_free(c->sk);
+    c->sk = NULL;
     event_free(c->flush_ev);
     c->flush_ev = NULL;
     event_free(c->timer);
     c->timer = NULL;
     worker_defer_free(c->w, h2f_conn_free, c);
 }
+
+/* nghttp2's streams, rcbufs, items and frame buffers come and go per request:
+ * per-thread free lists (mem.h) instead of glibc's 7-block tcache. A session
+ * lives on one worker, but mem.h allows frees on any thread anyway. */
+static nghttp2_mem h2f_mem = {NULL, mem_malloc_ud, mem_free_ud, mem_calloc_ud, mem_realloc_ud};
 
 static int h2f_session_new(struct h2f_conn *c)
 {
@@ -1114,7 +1116,7 @@ static int h2f_session_new(struct h2f_conn *c)
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2f_on_stream_close);
     nghttp2_session_callbacks_set_error_callback2(cbs, h2f_on_error);
     nghttp2_option_set_no_auto_window_update(opt, 1);
-    if (nghttp2_session_server_new2(&c->ng, cbs, c, opt) != 0) {
+    if (nghttp2_session_server_new3(&c->ng, cbs, c, opt, &h2f_mem) != 0) {
         c->ng = NULL;
         goto out;
     }
@@ -1132,11 +1134,11 @@ out:
     return rv;
 }
 
-int h2f_start(struct worker *w, struct bufferevent *bev, int tls, const struct sockaddr *peer,
+int h2f_start(struct worker *w, struct sock *sk, int tls, const struct sockaddr *peer,
               socklen_t peerlen)
 {
     struct h2f_conn *c;
-    struct event_base *base = bufferevent_get_base(bev);
+    struct event_base *base = sock_base(sk);
     struct timeval wto;
 
     c = calloc(1, sizeof(*c));
@@ -1144,7 +1146,7 @@ int h2f_start(struct worker *w, struct bufferevent *bev, int tls, const struct s
         goto fail;
     c->magic = H2F_CONN_MAGIC;
     c->w = w;
-    c->bev = bev;
+    c->sk = sk;
     c->tls = tls != 0;
     c->id = ++h2f_next_id;
     if (peer != NULL && peerlen > 0)
@@ -1161,14 +1163,14 @@ int h2f_start(struct worker *w, struct bufferevent *bev, int tls, const struct s
     if (c->flush_ev == NULL || c->timer == NULL || h2f_session_new(c) != 0)
         goto fail;
 
-    bufferevent_setcb(bev, h2f_read_cb, h2f_write_cb, h2f_event_cb, c);
-    bufferevent_setwatermark(bev, EV_READ, 0, 0);
-    bufferevent_setwatermark(bev, EV_WRITE, H2F_OUT_LOW, 0);
+    sock_setcb(sk, h2f_read_cb, h2f_write_cb, h2f_event_cb, c);
+    sock_setwatermark(sk, EV_READ, 0, 0);
+    sock_setwatermark(sk, EV_WRITE, H2F_OUT_LOW, 0);
     /* A client that stops reading our output is dropped after idle_ms. */
     wto.tv_sec = (c->timeouts.idle_ms ? c->timeouts.idle_ms : 60000) / 1000;
     wto.tv_usec = (suseconds_t)((c->timeouts.idle_ms ? c->timeouts.idle_ms : 60000) % 1000) * 1000;
-    bufferevent_set_timeouts(bev, NULL, &wto);
-    if (bufferevent_enable(bev, EV_READ | EV_WRITE) != 0)
+    sock_set_timeouts(sk, NULL, &wto);
+    if (sock_enable(sk, EV_READ | EV_WRITE) != 0)
         goto fail;
     h2f_timer_update(c);
 
@@ -1199,6 +1201,6 @@ fail:
         c->magic = 0;
         free(c);
     }
-    bufferevent_free(bev);
+    sock_free(sk);
     return -1;
 }

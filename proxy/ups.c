@@ -9,11 +9,10 @@
 #include <sys/time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "io.h"
 #include "log.h"
+#include "sock.h"
 #include "worker.h"
 #include "xchg.h"
 
@@ -101,20 +100,19 @@ static void conn_free(struct ups_conn *c)
     struct ups_pool *p = c->pool;
     if (c->state == UPS_IDLE)
         idle_unlink(c);
-    bufferevent_free(c->bev);
+    sock_free(c->sk);
     c->magic = 0;
     free(c);
     p->n_total--;
     wake_waiter(p);
 }
 
-/* The one set of callbacks of every upstream bufferevent. */
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+/* The one set of callbacks of every upstream sock. */
+static void conn_read_cb(struct sock *sk, void *arg)
 {
     struct ups_conn *c = arg;
     CUT_BUG_ON(c->magic != UPS_MAGIC);
     if (c->state == UPS_BUSY && c->ops != NULL) {
-        io_read_more(bev, XCHG_BUF_HIGH);
         c->ops->on_read(c->owner);
         return;
     }
@@ -123,7 +121,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
         conn_free(c);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void conn_write_cb(struct sock *sk, void *arg)
 {
     struct ups_conn *c = arg;
     CUT_BUG_ON(c->magic != UPS_MAGIC);
@@ -131,7 +129,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
         c->ops->on_write(c->owner);
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+static void conn_event_cb(struct sock *sk, short what, void *arg)
 {
     struct ups_conn *c = arg;
     CUT_BUG_ON(c->magic != UPS_MAGIC);
@@ -168,8 +166,8 @@ struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *
         *err = -ENOMEM;
         return NULL;
     }
-    c->bev = bufferevent_socket_new(p->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
+    c->sk = sock_new(p->w->base, -1, NULL);
+    if (c->sk == NULL) {
         free(c);
         *err = -ENOMEM;
         return NULL;
@@ -179,14 +177,10 @@ struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *
     c->state = UPS_CONNECTING;
     p->n_total++;
     p->n_connects++;
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    /* libevent's default is 16 KiB per read(2)/writev(2): a 64 KiB body took
-     * four of each plus as many loop iterations */
-    bufferevent_set_max_single_read(c->bev, XCHG_IO_CHUNK);
-    bufferevent_set_max_single_write(c->bev, XCHG_IO_CHUNK);
-    bufferevent_setwatermark(c->bev, EV_WRITE, XCHG_BUF_LOW, 0);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, XCHG_BUF_HIGH);
-    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&p->ss, (int)p->sslen) == -1) {
+    sock_setcb(c->sk, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    sock_setwatermark(c->sk, EV_WRITE, XCHG_BUF_LOW, 0);
+    sock_setwatermark(c->sk, EV_READ, 0, XCHG_BUF_HIGH);
+    if (sock_connect(c->sk, (struct sockaddr *)&p->ss, p->sslen) == -1) {
         /* immediate failure (e.g. no ports); ECONNREFUSED normally arrives as an event */
         int e = errno ? errno : ECONNREFUSED;
         p->n_connect_failures++;
@@ -195,12 +189,12 @@ struct ups_conn *ups_lease(struct ups_pool *p, unsigned cap, struct ups_waiter *
         *err = -e;
         return NULL;
     }
-    int fd = bufferevent_getfd(c->bev);
+    int fd = sock_fd(c->sk);
     if (fd != -1) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    sock_enable(c->sk, EV_READ | EV_WRITE);
     return c;
 }
 
@@ -219,7 +213,7 @@ void ups_release(struct ups_conn *c, int reusable, unsigned idle_ms)
     struct ups_pool *p = c->pool;
     c->owner = NULL;
     c->ops = NULL;
-    if (!reusable || p->w->draining || evbuffer_get_length(bufferevent_get_input(c->bev)) != 0) {
+    if (!reusable || p->w->draining || evbuffer_get_length(sock_input(c->sk)) != 0) {
         conn_free(c);
         return;
     }

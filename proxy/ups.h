@@ -14,7 +14,7 @@
 #include "../conf/conf.h"
 #include "../routing/outlier.h"
 
-struct bufferevent;
+struct sock;
 struct event;
 struct worker;
 struct ups_pool;
@@ -30,7 +30,7 @@ struct ups_owner_ops {
 };
 
 /*
- * The bufferevent's callbacks are set once, at connect, and dispatch to the
+ * The sock's callbacks are set once, at connect, and dispatch to the
  * owner while leased, so a lease or a release costs no libevent call: the
  * watermarks stay put, reading stays enabled, and idle connections are timed
  * out by one sweep per pool rather than a timer each.
@@ -38,7 +38,7 @@ struct ups_owner_ops {
 struct ups_conn {
     unsigned magic;
     struct ups_pool *pool;
-    struct bufferevent *bev;
+    struct sock *sk;
     struct ups_conn *prev, *next; /* idle list */
     enum ups_state state;
     unsigned n_requests;           /* requests completed on this connection */
@@ -77,8 +77,8 @@ struct ups_pool *ups_pool_get(struct worker *w, const struct conf_addr *a);
 /*
  * Leases a connection: an idle one (state UPS_BUSY) or a new one still
  * connecting (UPS_CONNECTING; the caller's event callback sees
- * BEV_EVENT_CONNECTED or an error). The caller sets the bufferevent's
- * callbacks. Returns NULL when the pool is at <cap> connections (then, if
+ * BEV_EVENT_CONNECTED or an error). The caller sets the owner
+ * (ups_set_owner). Returns NULL when the pool is at <cap> connections (then, if
  * <wt> is given, it is queued and wt->ready runs when a slot frees) or on
  * failure (<*err> = -errno).
  */

@@ -16,8 +16,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <openssl/err.h>
@@ -27,6 +25,7 @@
 #include "front.h"
 #include "health.h"
 #include "log.h"
+#include "sock.h"
 #include "tls.h"
 #include "ups.h"
 #include "xchg.h"
@@ -196,56 +195,56 @@ void worker_defer_free(struct worker *w, void (*fn)(void *), void *p)
 
 /* ---- accepting ---- */
 
-static void sniff_done(struct sniff *sn, struct bufferevent *bev, int h2)
+static void sniff_done(struct sniff *sn, struct sock *s, int h2)
 {
     struct worker *w = sn->w;
     int tls = sn->tls;
     struct sockaddr_storage peer = sn->peer;
     socklen_t peerlen = sn->peerlen;
     free(sn);
-    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
-    bufferevent_set_timeouts(bev, NULL, NULL);
+    sock_setcb(s, NULL, NULL, NULL, NULL);
+    sock_set_timeouts(s, NULL, NULL);
     if (h2)
-        h2f_start(w, bev, tls, (struct sockaddr *)&peer, peerlen);
+        h2f_start(w, s, tls, (struct sockaddr *)&peer, peerlen);
     else
-        h1f_start(w, bev, tls, (struct sockaddr *)&peer, peerlen);
+        h1f_start(w, s, tls, (struct sockaddr *)&peer, peerlen);
 }
 
-static void sniff_read_cb(struct bufferevent *bev, void *arg)
+static void sniff_read_cb(struct sock *s, void *arg)
 {
     struct sniff *sn = arg;
     char buf[H2_PREFACE_LEN];
-    ev_ssize_t n = evbuffer_copyout(bufferevent_get_input(bev), buf, sizeof(buf));
+    ev_ssize_t n = evbuffer_copyout(sock_input(s), buf, sizeof(buf));
     if (n <= 0)
         return;
     if (memcmp(buf, h2_preface, (size_t)n) != 0) {
-        sniff_done(sn, bev, 0);
+        sniff_done(sn, s, 0);
         return;
     }
     if (n == H2_PREFACE_LEN)
-        sniff_done(sn, bev, 1);
+        sniff_done(sn, s, 1);
     /* a prefix of the preface: wait for more */
 }
 
-static void sniff_event_cb(struct bufferevent *bev, short what, void *arg)
+static void sniff_event_cb(struct sock *s, short what, void *arg)
 {
     struct sniff *sn = arg;
     if (what & BEV_EVENT_CONNECTED) {
         /* TLS handshake done: ALPN decides */
-        SSL *ssl = bufferevent_openssl_get_ssl(bev);
-        sniff_done(sn, bev, ssl != NULL && tls_is_h2(ssl));
+        SSL *ssl = sock_ssl(s);
+        sniff_done(sn, s, ssl != NULL && tls_is_h2(ssl));
         return;
     }
     if (what & BEV_EVENT_ERROR) {
         unsigned long e;
-        while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+        while ((e = sock_ssl_error(s)) != 0) {
             char b[256];
             ERR_error_string_n(e, b, sizeof(b));
             cut_log(CUT_DEBUG, "w=%u TLS handshake failed: %s", sn->w->id, b);
         }
     }
     free(sn);
-    bufferevent_free(bev);
+    sock_free(s);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -270,36 +269,29 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     sn->w = w;
     sn->peerlen = (socklen_t)salen <= sizeof(sn->peer) ? (socklen_t)salen : sizeof(sn->peer);
     memcpy(&sn->peer, sa, sn->peerlen);
-    struct bufferevent *bev;
+    SSL *ssl = NULL;
     if (lc->ssl_ctx != NULL) {
-        SSL *ssl = SSL_new(lc->ssl_ctx);
+        ssl = SSL_new(lc->ssl_ctx);
         if (ssl == NULL) {
             free(sn);
             evutil_closesocket(fd);
             return;
         }
         sn->tls = 1;
-        bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
-        if (bev != NULL)
-            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-        else
-            SSL_free(ssl);
-    } else {
-        bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    if (bev == NULL) {
+    struct sock *s = sock_new(w->base, fd, ssl);
+    if (s == NULL) {
+        if (ssl != NULL)
+            SSL_free(ssl);
         free(sn);
         evutil_closesocket(fd);
         return;
     }
-    bufferevent_set_max_single_read(bev, XCHG_IO_CHUNK);
-    bufferevent_set_max_single_write(bev, XCHG_IO_CHUNK);
     unsigned ms = w->snap->timeouts.header_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    bufferevent_set_timeouts(bev, &tv, &tv);
-    bufferevent_setcb(bev, sniff_read_cb, NULL, sniff_event_cb, sn);
-    bufferevent_enable(bev, EV_READ);
+    sock_set_timeouts(s, &tv, &tv);
+    sock_setcb(s, sniff_read_cb, NULL, sniff_event_cb, sn);
+    sock_enable(s, EV_READ);
 }
 
 static void listener_error_cb(struct evconnlistener *l, void *arg)
@@ -421,8 +413,8 @@ int worker_init(struct worker *w, unsigned id, struct shared *sh, char *err, siz
     w->shared = sh;
     w->conns.next = w->conns.prev = &w->conns;
     event_set_log_callback(libevent_log_cb);
-    /* The epoll changelist folds the add/del pairs that bufferevents make on
-     * every write into one epoll_ctl, or none, per loop iteration. */
+    /* The epoll changelist folds add/del pairs within one loop iteration
+     * into one epoll_ctl, or none. */
     struct event_config *cfg = event_config_new();
     if (cfg != NULL) {
         event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);

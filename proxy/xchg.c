@@ -6,7 +6,7 @@
  *   -> response head -> response body -> done
  * The request side (head + body from the front) runs in parallel: bytes
  * arriving before the upstream is connected wait in <pre>; afterwards they
- * go straight to the upstream bufferevent's output.
+ * go straight to the upstream sock's output.
  */
 #include "xchg.h"
 
@@ -19,7 +19,6 @@
 #include <strings.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
@@ -30,6 +29,7 @@
 #include "h1parse.h"
 #include "log.h"
 #include "health.h"
+#include "sock.h"
 #include "stats.h"
 #include "ups.h"
 #include "worker.h"
@@ -987,7 +987,7 @@ static void waiter_ready(struct ups_waiter *wt)
 /* Moves the head and the buffered body onto the connected upstream. */
 static void up_attach_output(struct xchg *x)
 {
-    struct evbuffer *out = bufferevent_get_output(x->up->bev);
+    struct evbuffer *out = sock_output(x->up->sk);
     evbuffer_add(out, x->head, x->head_len);
     if (x->pre != NULL && evbuffer_get_length(x->pre) > 0) {
         evbuffer_add_buffer(out, x->pre);
@@ -998,13 +998,11 @@ static void up_attach_output(struct xchg *x)
 
 static void up_ready(struct xchg *x)
 {
-    struct bufferevent *bev = x->up->bev;
     x->flags |= XF_CONNECTED;
     x->t_up_us = 0;
     x->t_sent_us = cut_now_us();
     x->flags &= ~(XF_UP_DONE | XF_RECORDED);
-    up_attach_output(x);
-    (void)bev; /* watermarks and events were set once, at connect (ups.c) */
+    up_attach_output(x); /* watermarks and callbacks were set once, at connect (ups.c) */
     arm(x, x->snap->timeouts.upstream_ms);
 }
 
@@ -1128,7 +1126,7 @@ int xchg_req_body(struct xchg *x, const void *data, size_t n)
         return -1;
     struct evbuffer *out;
     if (x->flags & XF_CONNECTED) {
-        out = bufferevent_get_output(x->up->bev);
+        out = sock_output(x->up->sk);
         x->flags |= XF_BODY_SENT;
     } else {
         if (x->pre == NULL && (x->pre = evbuffer_new()) == NULL) {
@@ -1168,7 +1166,7 @@ void xchg_req_end(struct xchg *x)
     if ((x->flags & XF_CHUNKED_UP) && !(x->flags & XF_RESP_DONE)) {
         struct evbuffer *out;
         if (x->flags & XF_CONNECTED) {
-            out = bufferevent_get_output(x->up->bev);
+            out = sock_output(x->up->sk);
         } else {
             if (x->pre == NULL && (x->pre = evbuffer_new()) == NULL) {
                 fail(x, 503, xchg_err_memory);
@@ -1184,10 +1182,9 @@ static void up_write_cb(void *arg)
 {
     struct xchg *x = arg;
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
-    struct bufferevent *bev = x->up->bev;
     if (!(x->flags & XF_UP_DONE))
         arm(x, x->snap->timeouts.upstream_ms);
-    if (evbuffer_get_length(bufferevent_get_output(bev)) > XCHG_BUF_LOW)
+    if (evbuffer_get_length(sock_output(x->up->sk)) > XCHG_BUF_LOW)
         return;
     if (x->unacked) {
         size_t n = x->unacked;
@@ -1252,7 +1249,7 @@ static void finish(struct xchg *x)
     if (!(x->flags & XF_RECORDED))
         record(x, (unsigned)x->status, WIN_FAIL_NONE);
     int reusable = x->up_keepalive && (x->flags & XF_REQ_END) &&
-                   evbuffer_get_length(bufferevent_get_output(x->up->bev)) == 0 &&
+                   evbuffer_get_length(sock_output(x->up->sk)) == 0 &&
                    (x->pre == NULL || evbuffer_get_length(x->pre) == 0);
     detach_up(x, reusable);
 }
@@ -1427,7 +1424,7 @@ static int up_body(struct xchg *x, struct evbuffer *in, int eof)
 /* Parses what the upstream sent; forwards the body to the front. */
 static void up_process(struct xchg *x, int eof)
 {
-    struct evbuffer *in = bufferevent_get_input(x->up->bev);
+    struct evbuffer *in = sock_input(x->up->sk);
     if (!(x->flags & XF_HEAD_SENT)) {
         int r = up_head(x, in, eof);
         if (r <= 0)
@@ -1463,7 +1460,7 @@ static void up_process(struct xchg *x, int eof)
         /* the client is slow, not the upstream: the front's own write
          * timeout watches the client meanwhile */
         x->flags |= XF_UP_PAUSED;
-        bufferevent_disable(x->up->bev, EV_READ);
+        sock_disable(x->up->sk, EV_READ);
         event_del(&x->timer);
         return;
     }
@@ -1511,7 +1508,7 @@ void xchg_front_drained(struct xchg *x)
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
     if ((x->flags & XF_UP_PAUSED) && x->up != NULL) {
         x->flags &= ~XF_UP_PAUSED;
-        bufferevent_enable(x->up->bev, EV_READ);
+        sock_enable(x->up->sk, EV_READ);
         arm(x, x->snap->timeouts.upstream_ms);
     }
 }
