@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,7 +91,7 @@ struct xchg {
     char *head;             /* serialized upstream request head */
     size_t head_len;
     size_t unacked;         /* request body bytes not yet reported consumed */
-    struct event timer;
+    uint64_t deadline_ms;   /* when the current wait times out; 0: no wait (see arm()) */
 
     enum h1p_body body_mode; /* how the response body ends */
     uint64_t body_left;     /* H1P_BODY_LENGTH: bytes still to come */
@@ -107,6 +108,10 @@ struct xchg {
     struct arena_chunk *chunks;
     size_t inline_used;
     char inline_arena[XCHG_INLINE_ARENA];
+    /* Kept across recycling (after the arena: xchg_new does not clear it):
+     * the timer may still be pending in the pool, armed for an old deadline. */
+    struct event timer;
+    uint64_t timer_at_ms; /* the pending timer's expiry; 0: not pending */
 };
 
 /* Reasons, compared by pointer; they feed logs and the status mapping. */
@@ -172,6 +177,9 @@ char *xchg_strdup(struct xchg *x, const char *s, size_t n)
  */
 #define XCHG_POOL_MAX 256
 
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+static void disarm(struct xchg *x);
+
 struct xchg *xchg_new(struct worker *w, const struct front_ops *ops, void *front_ctx,
                       enum xchg_proto proto, const struct sockaddr *peer)
 {
@@ -183,6 +191,9 @@ struct xchg *xchg_new(struct worker *w, const struct front_ops *ops, void *front
         rbody = x->rbody;
     } else if ((x = malloc(sizeof(*x))) == NULL) {
         return NULL;
+    } else {
+        evtimer_assign(&x->timer, w->base, timer_cb, x);
+        x->timer_at_ms = 0;
     }
     /* everything before the inline arena starts zeroed */
     memset(x, 0, offsetof(struct xchg, inline_arena));
@@ -201,7 +212,6 @@ struct xchg *xchg_new(struct worker *w, const struct front_ops *ops, void *front
     x->req.http_minor = 1;
     x->route = x->track = -1;
     x->t0_us = cut_now_us();
-    evtimer_assign(&x->timer, w->base, NULL, x);
     return x;
 }
 
@@ -272,7 +282,7 @@ void xchg_free(struct xchg *x)
     }
     if (x->flags & XF_SHIELDED)
         x->w->retries_inflight--;
-    event_del(&x->timer);
+    x->deadline_ms = 0;
     detach_up(x, 0);
     if (x->pre != NULL)
         evbuffer_free(x->pre);
@@ -293,6 +303,8 @@ void xchg_free(struct xchg *x)
         w->n_xchg_pool++;
         return;
     }
+    if (x->timer_at_ms != 0)
+        event_del(&x->timer);
     if (x->rbody != NULL)
         evbuffer_free(x->rbody);
     free(x);
@@ -303,6 +315,8 @@ void xchg_pool_free(struct worker *w)
     while (w->xchg_pool != NULL) {
         struct xchg *x = w->xchg_pool;
         w->xchg_pool = x->pool_next;
+        if (x->timer_at_ms != 0)
+            event_del(&x->timer);
         if (x->rbody != NULL)
             evbuffer_free(x->rbody);
         free(x);
@@ -780,7 +794,7 @@ void xchg_reply(struct xchg *x, int status)
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
     if (x->flags & XF_RESP_DONE)
         return;
-    event_del(&x->timer);
+    disarm(x);
     detach_up(x, 0);
     if (x->flags & XF_HEAD_SENT) {
         x->flags |= XF_RESP_DONE;
@@ -897,11 +911,33 @@ static const struct timeval *common_tv(struct worker *w, unsigned ms)
     return tv;
 }
 
+/*
+ * Timeouts are lazy: arm() records a deadline and touches libevent only when
+ * no timer is pending or the pending one would fire too late; a timer that
+ * fires before the deadline re-arms itself for the rest. A request that re-arms
+ * on every read or write, and an exchange recycled with its timer still
+ * pending, then cost no event_add/event_del at all. disarm() just forgets
+ * the deadline.
+ */
+static void timer_add_ms(struct xchg *x, uint64_t ms)
+{
+    const struct timeval *tv = ms <= UINT_MAX ? common_tv(x->w, (unsigned)ms) : NULL;
+    struct timeval d = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(&x->timer, tv != NULL ? tv : &d);
+}
+
 static void arm(struct xchg *x, unsigned ms)
 {
-    const struct timeval *tv = common_tv(x->w, ms);
-    struct timeval d = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(&x->timer, tv != NULL ? tv : &d);
+    x->deadline_ms = cut_now_ms() + ms;
+    if (x->timer_at_ms != 0 && x->timer_at_ms <= x->deadline_ms)
+        return; /* fires first, then re-arms for the rest */
+    timer_add_ms(x, ms);
+    x->timer_at_ms = x->deadline_ms;
+}
+
+static void disarm(struct xchg *x)
+{
+    x->deadline_ms = 0;
 }
 
 static int shield_try(struct xchg *x);
@@ -909,7 +945,17 @@ static int shield_try(struct xchg *x);
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct xchg *x = arg;
+    x->timer_at_ms = 0;
+    if (x->deadline_ms == 0)
+        return; /* disarmed, or an exchange resting in the pool */
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
+    uint64_t now = cut_now_ms();
+    if (now < x->deadline_ms) {
+        timer_add_ms(x, x->deadline_ms - now);
+        x->timer_at_ms = x->deadline_ms;
+        return;
+    }
+    x->deadline_ms = 0;
     if (!(x->flags & XF_CONNECTED)) {
         if (x->up != NULL) {
             x->pool->n_connect_failures++;
@@ -939,7 +985,6 @@ void xchg_start(struct xchg *x)
     x->now_ms = x->t0_us / 1000;
     worker_refresh(w);
     x->snap = snap_ref(w->snap);
-    event_assign(&x->timer, w->base, -1, 0, timer_cb, x);
     if (x->req.method_len == 4 && memcmp(x->req.method, "HEAD", 4) == 0)
         x->flags |= XF_IS_HEAD;
 
@@ -976,7 +1021,7 @@ static void waiter_ready(struct ups_waiter *wt)
 {
     struct xchg *x = (struct xchg *)((char *)wt - offsetof(struct xchg, waiter));
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
-    event_del(&x->timer);
+    disarm(x);
     int r = try_server(x);
     if (r > 0)
         leased(x);
@@ -1086,7 +1131,7 @@ static int shield_try(struct xchg *x)
     }
     atomic_fetch_add_explicit(&w->stats.retries, 1, memory_order_relaxed);
     w->retries_inflight++;
-    event_del(&x->timer);
+    disarm(x);
     detach_up(x, 0);
     x->flags |= XF_SHIELDED;
     x->flags &= ~(XF_HEAD_SENT | XF_GOT_BYTES | XF_REUSED | XF_UP_DONE | XF_RECORDED);
@@ -1245,7 +1290,7 @@ _Static_assert(sizeof(struct hdr) == sizeof(struct h1p_header) &&
 /* The upstream response ended well: hand back the connection. */
 static void finish(struct xchg *x)
 {
-    event_del(&x->timer);
+    disarm(x);
     if (!(x->flags & XF_RECORDED))
         record(x, (unsigned)x->status, WIN_FAIL_NONE);
     int reusable = x->up_keepalive && (x->flags & XF_REQ_END) &&
@@ -1461,7 +1506,7 @@ static void up_process(struct xchg *x, int eof)
          * timeout watches the client meanwhile */
         x->flags |= XF_UP_PAUSED;
         sock_disable(x->up->sk, EV_READ);
-        event_del(&x->timer);
+        disarm(x);
         return;
     }
     arm(x, x->snap->timeouts.upstream_ms);
@@ -1488,7 +1533,7 @@ static void up_event_cb(void *arg, short what)
         x->pool->n_connect_failures++;
         record(x, 0, WIN_FAIL_CONNECT);
         cut_log(CUT_DEBUG, "w=%u connect to %s failed", x->w->id, x->server->name);
-        event_del(&x->timer);
+        disarm(x);
         detach_up(x, 0);
         if (tracks_untried(x))
             lease(x);
