@@ -38,6 +38,19 @@ def load(test, target, n, tmp):
     return r
 
 
+def user_sys(pids):
+    u = k = 0
+    for pid in pids:
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        rest = raw[raw.rindex(")") + 2:].split()
+        u += int(rest[11])
+        k += int(rest[12])
+    return u, k
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--proxy", default="cutover")
@@ -110,12 +123,13 @@ def main():
         else:
             for i in range(a.repeat):
                 pids = peers.tree(proxy.pid)
-                c0 = peers.tree_ticks(pids)
+                u0, k0 = user_sys(pids)
                 r = load(test, proxy, n, tmp)
-                c1 = peers.tree_ticks(pids)
-                us = (c1 - c0) / peers.HZ * 1e6 / max(1, r["ok"])
+                u1, k1 = user_sys(pids)
+                per = 1e6 / peers.HZ / max(1, r["ok"])
                 print(f"{a.proxy} {a.test}: {r['ok']} ok, {r['errors']} errors, "
-                      f"{r['ok'] / r['secs']:.0f} req/s, {us:.2f} us/request", flush=True)
+                      f"{r['ok'] / r['secs']:.0f} req/s, {(u1 - u0 + k1 - k0) * per:.2f} us/request "
+                      f"(user {(u1 - u0) * per:.2f}, sys {(k1 - k0) * per:.2f})", flush=True)
     finally:
         if proxy:
             proxy.stop()

@@ -137,6 +137,12 @@ static size_t fmt_u64(char *buf, uint64_t v)
     return n;
 }
 
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
 static int op_send_head(struct xchg *x, int status, const struct hdr *hdrs, size_t n,
                         int64_t clen, int end)
 {
@@ -145,17 +151,21 @@ static int op_send_head(struct xchg *x, int status, const struct hdr *hdrs, size
         return -1;
     const struct req_head *r = xchg_req(x);
     struct evbuffer *out = sock_output(c->sk);
-    char line[128];
+    struct evbuffer_iovec v;
     c->resp_started = 1;
     int minor = r->http_minor;
-    int k = append_status(line, sizeof(line), minor, status);
-    evbuffer_add(out, line, (size_t)k);
+    /* The whole head in one reservation and one commit: the status line (at
+     * most 128 bytes), the fields, then at most 80 bytes of framing and
+     * connection lines. */
+    size_t need = 128 + 80;
+    for (size_t i = 0; i < n; i++)
+        need += hdrs[i].name_len + hdrs[i].value_len + 4;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1)
+        return -1;
+    char *p = v.iov_base;
+    int k = append_status(p, 128, minor, status);
+    p += k < 128 ? k : 127; /* (snprintf's count when it truncated) */
     for (size_t i = 0; i < n; i++) {
-        struct evbuffer_iovec v;
-        size_t need = hdrs[i].name_len + hdrs[i].value_len + 4;
-        if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1)
-            return -1;
-        char *p = v.iov_base;
         memcpy(p, hdrs[i].name, hdrs[i].name_len);
         p += hdrs[i].name_len;
         *p++ = ':';
@@ -164,36 +174,36 @@ static int op_send_head(struct xchg *x, int status, const struct hdr *hdrs, size
         p += hdrs[i].value_len;
         *p++ = '\r';
         *p++ = '\n';
-        v.iov_len = need;
-        evbuffer_commit_space(out, &v, 1);
     }
     int no_body_status = status == 204 || status == 304 || status < 200;
     c->resp_chunked = 0;
     if (clen >= 0) {
         if (status != 204) {
-            char cl[40] = "Content-Length: ";
-            size_t cn = 16 + fmt_u64(cl + 16, (uint64_t)clen);
-            cl[cn++] = '\r';
-            cl[cn++] = '\n';
-            evbuffer_add(out, cl, cn);
+            p = put(p, "Content-Length: ", 16);
+            p += fmt_u64(p, (uint64_t)clen);
+            *p++ = '\r';
+            *p++ = '\n';
         }
     } else if (end) {
         if (!no_body_status && !(r->method_len == 4 && memcmp(r->method, "HEAD", 4) == 0))
-            evbuffer_add(out, "Content-Length: 0\r\n", 19);
+            p = put(p, "Content-Length: 0\r\n", 19);
     } else if (minor >= 1) {
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+        p = put(p, "Transfer-Encoding: chunked\r\n", 28);
         c->resp_chunked = 1;
     } else {
         c->close_after = 1; /* HTTP/1.0: the body ends with the connection */
     }
     if (!c->keep_alive || c->close_after || c->w->draining) {
         c->close_after = 1;
-        evbuffer_add(out, "Connection: close\r\n\r\n", 21);
+        p = put(p, "Connection: close\r\n\r\n", 21);
     } else if (minor == 0) {
-        evbuffer_add(out, "Connection: keep-alive\r\n\r\n", 26);
+        p = put(p, "Connection: keep-alive\r\n\r\n", 26);
     } else {
-        evbuffer_add(out, "\r\n", 2);
+        p = put(p, "\r\n", 2);
     }
+    v.iov_len = (size_t)(p - (char *)v.iov_base);
+    evbuffer_commit_space(out, &v, 1);
+    sock_kick(c->sk);
     if (end)
         resp_finished(c);
     return 0;
@@ -230,6 +240,7 @@ static int op_send_data(struct xchg *x, struct evbuffer *buf, int end)
     } else if (len > 0) {
         evbuffer_add_buffer(out, buf);
     }
+    sock_kick(c->sk);
     if (end)
         resp_finished(c);
     return 0;
@@ -334,32 +345,39 @@ static void reject(struct h1c *c, int status)
         h1c_close(c);
 }
 
-/* Field names and values are copied: the input buffer is drained next. */
-static int fill_request(struct h1c *c, const struct h1p_request *pr, const struct h1p_header *h)
+/*
+ * The head (<buf>, <len> bytes) is copied once, whole, into the exchange's
+ * arena, and the request's method, target, fields and Host point into the
+ * copy (not NUL-terminated): the input buffer is drained next.
+ */
+static int fill_request(struct h1c *c, const char *buf, size_t len, const struct h1p_request *pr,
+                        const struct h1p_header *h)
 {
     struct xchg *x = c->x;
     struct req_head *r = xchg_req(x);
-    r->method = xchg_strdup(x, pr->method, pr->method_len);
-    r->path = xchg_strdup(x, pr->target, pr->target_len);
-    if (r->method == NULL || r->path == NULL)
+    char *copy = xchg_alloc(x, len);
+    struct hdr *f = xchg_set_headers(x, pr->n_headers);
+    if (copy == NULL || (f == NULL && pr->n_headers > 0))
         return -1;
+    memcpy(copy, buf, len);
+#define IN_COPY(ptr) (copy + ((ptr) - buf))
+    r->method = IN_COPY(pr->method);
+    r->path = IN_COPY(pr->target);
     r->method_len = pr->method_len;
     r->path_len = pr->target_len;
     r->http_minor = pr->minor;
     r->tls = c->tls;
-    for (size_t i = 0; i < pr->n_headers; i++)
-        if (xchg_add_header(x, h[i].name, h[i].name_len, h[i].value, h[i].value_len) < 0)
-            return -1;
-    if (pr->host != NULL) {
-        /* point at the copy, not at the input buffer */
-        for (size_t i = 0; i < r->n_hdrs; i++) {
-            if (r->hdrs[i].name_len == 4 && strncasecmp(r->hdrs[i].name, "host", 4) == 0) {
-                r->authority = r->hdrs[i].value;
-                r->authority_len = r->hdrs[i].value_len;
-                break;
-            }
-        }
+    for (size_t i = 0; i < pr->n_headers; i++) {
+        f[i].name = IN_COPY(h[i].name);
+        f[i].name_len = h[i].name_len;
+        f[i].value = IN_COPY(h[i].value);
+        f[i].value_len = h[i].value_len;
     }
+    if (pr->host != NULL) { /* the value of the (one) Host field */
+        r->authority = IN_COPY(pr->host);
+        r->authority_len = pr->host_len;
+    }
+#undef IN_COPY
     r->content_length = pr->content_length;
     r->has_body = pr->chunked || pr->content_length > 0;
     if (pr->chunked)
@@ -412,7 +430,7 @@ static int parse_head(struct h1c *c, struct evbuffer *in)
     }
     evtimer_del(&c->timer);
     c->keep_alive = pr.keep_alive;
-    if (fill_request(c, &pr, w->h1_fields) < 0) {
+    if (fill_request(c, buf, (size_t)n, &pr, w->h1_fields) < 0) {
         reject(c, 503);
         return -1;
     }
@@ -432,8 +450,10 @@ static int parse_head(struct h1c *c, struct evbuffer *in)
     c->body_left = pr.content_length > 0 ? (uint64_t)pr.content_length : 0;
     if (pr.chunked)
         h1p_chunked_init(&c->chunk);
-    if (expect_continue)
+    if (expect_continue) {
         evbuffer_add(sock_output(c->sk), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        sock_kick(c->sk);
+    }
     c->state = H1_BODY;
     xchg_start(c->x);
     if (c->closed || c->x == NULL)

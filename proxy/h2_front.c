@@ -70,6 +70,7 @@ struct h2f_stream {
     struct h2f_conn *c;
     struct h2f_stream *prev, *next; /* c->streams */
     struct xchg *x;                 /* owned */
+    struct req_head *req;           /* xchg_req(x) */
     struct evbuffer *out;           /* response body not yet pulled by nghttp2 */
     int32_t id;
     int err_status;            /* 400/414/431 to reply at end of headers, or 0 */
@@ -99,6 +100,7 @@ struct h2f_conn {
     struct event *flush_ev; /* runs h2f_send() after the current callback stack */
     struct event *timer;    /* idle_ms without streams, or header_ms inside a header block */
     struct h2f_stream *streams;
+    struct h2f_stream *hb_stream; /* receiving its request header block, or NULL */
     unsigned n_streams;
     int32_t last_sid;          /* highest stream id we accepted, for GOAWAY */
     struct conf_limits limits; /* copied at start: a reload applies to new conns */
@@ -241,7 +243,7 @@ static struct h2f_stream *h2f_stream_new(struct h2f_conn *c, int32_t id)
         free(s);
         return NULL;
     }
-    req = xchg_req(s->x);
+    req = s->req = xchg_req(s->x);
     req->tls = c->tls;
     req->http_minor = 1;
     req->content_length = -1;
@@ -262,6 +264,8 @@ static void h2f_stream_free(struct h2f_stream *s)
     struct h2f_conn *c = s->c;
 
     CUT_BUG_ON(s->x != NULL);
+    if (c->hb_stream == s)
+        c->hb_stream = NULL;
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -278,7 +282,7 @@ static void h2f_stream_free(struct h2f_stream *s)
 /* The request head is complete (END_HEADERS of the request HEADERS). */
 static void h2f_stream_begin(struct h2f_stream *s, int end_stream)
 {
-    struct req_head *req = xchg_req(s->x);
+    struct req_head *req = s->req;
     size_t i;
 
     req->has_body = !end_stream;
@@ -353,19 +357,44 @@ static ssize_t h2f_data_read(nghttp2_session *ng, int32_t id, uint8_t *buf, size
 /* The hop-by-hop and connection-specific fields HTTP/2 forbids. */
 static int h2f_is_conn_specific(const char *n, size_t l)
 {
-    static const struct {
-        const char *s;
-        size_t l;
-    } drop[] = {
-        {"connection", 10}, {"keep-alive", 10}, {"proxy-connection", 16}, {"transfer-encoding", 17},
-        {"upgrade", 7},     {"te", 2},          {"http2-settings", 14},
-    };
-    size_t i;
+    switch (l) { /* by length first: most names match none */
+    case 2:
+        return strncasecmp(n, "te", 2) == 0;
+    case 7:
+        return strncasecmp(n, "upgrade", 7) == 0;
+    case 10:
+        return strncasecmp(n, "connection", 10) == 0 || strncasecmp(n, "keep-alive", 10) == 0;
+    case 14:
+        return strncasecmp(n, "http2-settings", 14) == 0;
+    case 16:
+        return strncasecmp(n, "proxy-connection", 16) == 0;
+    case 17:
+        return strncasecmp(n, "transfer-encoding", 17) == 0;
+    default:
+        return 0;
+    }
+}
 
-    for (i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-        if (l == drop[i].l && strncasecmp(n, drop[i].s, l) == 0)
-            return 1;
-    return 0;
+/*
+ * Copies the <n> bytes of a field name at <src> to <dst>, lower-cased, eight
+ * bytes at a time: it may write up to 7 bytes of garbage past dst + n.
+ */
+static void h2f_lower_copy(char *dst, const char *src, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    size_t j;
+
+    memcpy(dst, src, n);
+    for (j = 0; j < n; j += 8) {
+        uint64_t w, h, up;
+
+        memcpy(&w, dst + j, 8);
+        h = w & ~high; /* below 0x80: no carry between bytes */
+        /* 0x80 in each byte from 'A' to 'Z' */
+        up = (h + (0x80 - 'A') * ones) & ~(h + (0x80 - 'Z' - 1) * ones) & ~w & high;
+        w |= up >> 2;
+        memcpy(dst + j, &w, 8);
+    }
 }
 
 static int h2f_send_head(struct xchg *x, int status, const struct hdr *hdrs, size_t n,
@@ -375,62 +404,66 @@ static int h2f_send_head(struct xchg *x, int status, const struct hdr *hdrs, siz
     struct h2f_conn *c = s->c;
     nghttp2_data_provider prd;
     nghttp2_nv *nv;
-    char st[4];
-    size_t i, j, k = 0;
+    char *p;
+    size_t i, j, k = 0, need = 3 + 20;
     int has_cl = 0, rv;
 
     if (c->closed || s->closing || s->aborted || s->head_sent)
         return -1;
     if (status < 100 || status > 999)
         return -1;
-    nv = xchg_alloc(x, (n + 2) * sizeof(*nv));
+    /*
+     * One arena block: the nv array, then every name (lower-cased, as h2
+     * wants) and value. nghttp2 keeps pointers to them (NO_COPY_*) until it
+     * serialises the HEADERS frame; the arena lives until xchg_free, which
+     * runs only once the stream is closed (on_stream_close: nghttp2 then
+     * drops a HEADERS frame still queued without reading it) or the session
+     * is deleted (h2f_close). <hdrs> itself may point into the upstream's
+     * input buffer, drained when this returns.
+     */
+    for (i = 0; i < n; i++)
+        need += hdrs[i].name_len + hdrs[i].value_len;
+    nv = xchg_alloc(x, (n + 2) * sizeof(*nv) + need + 8); /* + h2f_lower_copy's slack */
     if (nv == NULL)
         return -1;
-    st[0] = (char)('0' + status / 100);
-    st[1] = (char)('0' + status / 10 % 10);
-    st[2] = (char)('0' + status % 10);
-    st[3] = '\0';
-    nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    p = (char *)(nv + n + 2);
+    p[0] = (char)('0' + status / 100);
+    p[1] = (char)('0' + status / 10 % 10);
+    p[2] = (char)('0' + status % 10);
+    nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)p, 7, 3,
+                           NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    p += 3;
 
     for (i = 0; i < n; i++) {
         const char *name = hdrs[i].name;
-        size_t nl = hdrs[i].name_len;
+        size_t nl = hdrs[i].name_len, vl = hdrs[i].value_len;
+        char *low = p;
 
         if (nl == 0 || name[0] == ':' || h2f_is_conn_specific(name, nl))
             continue;
-        for (j = 0; j < nl; j++)
-            if (name[j] >= 'A' && name[j] <= 'Z')
-                break;
-        if (j < nl) { /* h2 field names are lower case */
-            char *low = xchg_alloc(x, nl);
-
-            if (low == NULL)
-                return -1;
-            for (j = 0; j < nl; j++)
-                low[j] = (name[j] >= 'A' && name[j] <= 'Z') ? (char)(name[j] | 0x20) : name[j];
-            name = low;
-        }
-        if (nl == 14 && memcmp(name, "content-length", 14) == 0)
+        h2f_lower_copy(low, name, nl); /* h2 field names are lower case */
+        p += nl;
+        if (nl == 14 && memcmp(low, "content-length", 14) == 0)
             has_cl = 1;
-        nv[k++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)hdrs[i].value, nl, hdrs[i].value_len,
-                               NGHTTP2_NV_FLAG_NONE};
+        if (vl > 0)
+            memcpy(p, hdrs[i].value, vl);
+        nv[k++] = (nghttp2_nv){(uint8_t *)low, (uint8_t *)p, nl, vl,
+                               NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+        p += vl;
     }
     if (!has_cl && content_length >= 0 && status >= 200 && status != 204 && status != 304) {
-        char *v = xchg_alloc(x, 24);
-        char tmp[24];
+        char tmp[20];
         size_t len = 0;
         uint64_t cl = (uint64_t)content_length;
 
-        if (v == NULL)
-            return -1;
         do {
             tmp[len++] = (char)('0' + cl % 10);
             cl /= 10;
         } while (cl > 0);
         for (j = 0; j < len; j++)
-            v[j] = tmp[len - 1 - j];
-        nv[k++] =
-            (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)v, 14, len, NGHTTP2_NV_FLAG_NONE};
+            p[j] = tmp[len - 1 - j];
+        nv[k++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)p, 14, len,
+                               NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
     }
 
     if (!end && s->out == NULL) {
@@ -649,8 +682,26 @@ static int h2f_on_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame,
         s->x = NULL;
         h2f_stream_free(s);
         h2f_refuse(ng, id);
+        return 0;
     }
+    c->hb_stream = s;
     return 0;
+}
+
+/*
+ * The stream of <id>, as nghttp2_session_get_stream_user_data() finds it, but
+ * without its map lookup for the stream whose request header block is coming
+ * in (a callback per field). Holds because that user data is set only once,
+ * in h2f_on_begin_headers(), and cleared only right before h2f_stream_free(),
+ * which forgets c->hb_stream.
+ */
+static struct h2f_stream *h2f_stream_get(struct h2f_conn *c, nghttp2_session *ng, int32_t id)
+{
+    struct h2f_stream *s = c->hb_stream;
+
+    if (s != NULL && s->id == id)
+        return s;
+    return nghttp2_session_get_stream_user_data(ng, id);
 }
 
 static int h2f_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
@@ -665,11 +716,11 @@ static int h2f_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const 
     H2F_CHECK(c, H2F_CONN_MAGIC);
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* request trailers are not forwarded: the exchange has no API for them */
-    s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    s = h2f_stream_get(c, ng, frame->hd.stream_id);
     if (s == NULL || s->err_status != 0)
         return 0;
     H2F_CHECK(s, H2F_STREAM_MAGIC);
-    req = xchg_req(s->x);
+    req = s->req;
 
     /* A long :path is a 414 even when it also overflows the head size. */
     if (H2F_NAME_IS(name, namelen, ":path") && valuelen > c->limits.max_request_line) {
@@ -737,7 +788,7 @@ static int h2f_on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, vo
     H2F_CHECK(c, H2F_CONN_MAGIC);
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
-    s = nghttp2_session_get_stream_user_data(ng, frame->hd.stream_id);
+    s = h2f_stream_get(c, ng, frame->hd.stream_id);
     if (s == NULL)
         return 0;
     H2F_CHECK(s, H2F_STREAM_MAGIC);
@@ -906,6 +957,7 @@ static int h2f_send(struct h2f_conn *c)
     c->in_ng = 1;
     rv = nghttp2_session_send(c->ng);
     c->in_ng = 0;
+    sock_kick(c->sk);
     if (rv != 0) {
         cut_log(CUT_DEBUG, "h2f: w=%u c=%llu send: %s", c->w->id, (unsigned long long)c->id,
                 nghttp2_strerror(rv));
@@ -921,7 +973,7 @@ static int h2f_send(struct h2f_conn *c)
     if (nghttp2_session_want_read(c->ng) || nghttp2_session_want_write(c->ng))
         return 0;
     /* Session over: close once the output is written ("free on write
-     * callback at zero length"; bufferevent_free does not flush). */
+     * callback at zero length"; sock_free does not flush). */
     out = sock_output(c->sk);
     if (evbuffer_get_length(out) == 0) {
         h2f_close(c);

@@ -6,8 +6,8 @@
  * (callbacks, enable/disable, watermarks, write timeout, BEV_EVENT_* flags),
  * so the protocol code reads the same; what differs is underneath:
  *
- *   - Writes go out from the same loop iteration: adding to the output
- *     activates the write handler, which writes at once (writev, or SSL_write
+ *   - Writes go out from the same loop iteration: sock_kick() after adding
+ *     to the output activates the write handler, which writes at once (writev, or SSL_write
  *     in records of up to 16 KiB) and asks epoll for EPOLLOUT only when the
  *     socket is full. A bufferevent added and removed its write event around
  *     every write: two epoll_ctl per response on each side.
@@ -56,6 +56,14 @@ struct sock *sock_new(struct event_base *base, int fd, SSL *ssl);
 int sock_connect(struct sock *s, const struct sockaddr *sa, socklen_t len);
 
 void sock_setcb(struct sock *s, sock_data_cb rd, sock_data_cb wr, sock_event_cb ev, void *arg);
+
+/*
+ * Call after adding bytes to the output (sock_output()): they are written
+ * later in this loop iteration, once the current callback stack has unwound,
+ * together with whatever else it adds. Without it they wait for the next
+ * kick or write event. Cheap when there is nothing to do.
+ */
+void sock_kick(struct sock *s);
 
 /* EV_READ and/or EV_WRITE. A new sock has EV_WRITE enabled, EV_READ not. */
 int sock_enable(struct sock *s, short what);

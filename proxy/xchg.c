@@ -355,11 +355,19 @@ int xchg_add_header(struct xchg *x, const char *name, size_t nlen, const char *v
     return 0;
 }
 
+struct hdr *xchg_set_headers(struct xchg *x, size_t n)
+{
+    struct hdr *h = n > 0 ? xchg_alloc(x, n * sizeof(*h)) : NULL;
+    x->req.hdrs = h;
+    x->req.n_hdrs = h != NULL ? n : 0;
+    x->hdr_cap = x->req.n_hdrs;
+    return h;
+}
+
 static int name_is(const char *name, size_t len, const char *lit, size_t litlen)
 {
     return len == litlen && strncasecmp(name, lit, len) == 0;
 }
-#define NAME_IS(h, lit) name_is((h)->name, (h)->name_len, lit, sizeof(lit) - 1)
 
 /* Is <name> listed as a token in a Connection header value <conn>? */
 static int in_connection_list(const char *conn, size_t clen, const char *name, size_t nlen)
@@ -377,36 +385,81 @@ static int in_connection_list(const char *conn, size_t clen, const char *name, s
     return 0;
 }
 
-/* Hop-by-hop fields (RFC 9110 7.6.1), plus those named in Connection. */
-static int is_hop_by_hop(const struct hdr *h, const struct hdr *conn)
+static inline uint64_t ld64(const char *p)
 {
-    switch (h->name_len) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t ld32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/*
+ * <s>[0..n) equals the lower-case literal <lit> (letters, digits, '-') in any
+ * case, for n from 4 to 16, with two overlapping 4- or 8-byte loads (as
+ * h1parse.c). OR-ing 0x20 lower-cases letters and maps nothing else onto a
+ * letter, a digit or '-' but CTLs, which neither a field name nor a field
+ * value can hold (h1parse and nghttp2 refuse them; HTAB maps onto ')').
+ */
+static inline int lc_eq(const char *s, const char *lit, size_t n)
+{
+    if (n >= 8)
+        return ((ld64(s) | 0x2020202020202020u) == ld64(lit)) &
+               ((ld64(s + n - 8) | 0x2020202020202020u) == ld64(lit + n - 8));
+    return ((ld32(s) | 0x20202020u) == ld32(lit)) &
+           ((ld32(s + n - 4) | 0x20202020u) == ld32(lit + n - 4));
+}
+
+/* What the exchange does with a field, by its name (hdr_kind). */
+enum hdr_kind {
+    HK_OTHER = 0,
+    HK_HOP,        /* hop-by-hop (RFC 9110 7.6.1), Connection aside */
+    HK_CONNECTION, /* hop-by-hop too, and it may name more */
+    HK_CONTENT_LENGTH,
+    HK_HOST,
+    HK_EXPECT,
+    HK_COOKIE,
+    HK_XFF, /* X-Forwarded-For */
+    HK_XFP, /* X-Forwarded-Proto */
+    HK_N_KINDS
+};
+
+/* Classifies a field name: by length, then one compare or two. */
+static enum hdr_kind hdr_kind(const char *n, size_t len)
+{
+    switch (len) {
     case 2:
-        if (NAME_IS(h, "te"))
-            return 1;
-        break;
+        return ((n[0] | 0x20) == 't' && (n[1] | 0x20) == 'e') ? HK_HOP : HK_OTHER;
+    case 4:
+        return lc_eq(n, "host", 4) ? HK_HOST : HK_OTHER;
+    case 6:
+        if (lc_eq(n, "cookie", 6))
+            return HK_COOKIE;
+        return lc_eq(n, "expect", 6) ? HK_EXPECT : HK_OTHER;
     case 7:
-        if (NAME_IS(h, "trailer") || NAME_IS(h, "upgrade"))
-            return 1;
-        break;
+        return lc_eq(n, "trailer", 7) || lc_eq(n, "upgrade", 7) ? HK_HOP : HK_OTHER;
     case 10:
-        if (NAME_IS(h, "connection") || NAME_IS(h, "keep-alive"))
-            return 1;
-        break;
+        if (lc_eq(n, "connection", 10))
+            return HK_CONNECTION;
+        return lc_eq(n, "keep-alive", 10) ? HK_HOP : HK_OTHER;
+    case 14:
+        return lc_eq(n, "content-length", 14) ? HK_CONTENT_LENGTH : HK_OTHER;
+    case 15:
+        return lc_eq(n, "x-forwarded-for", 15) ? HK_XFF : HK_OTHER;
     case 16:
-        if (NAME_IS(h, "proxy-connection"))
-            return 1;
-        break;
+        return lc_eq(n, "proxy-connection", 16) ? HK_HOP : HK_OTHER;
     case 17:
-        if (NAME_IS(h, "transfer-encoding"))
-            return 1;
-        break;
+        if (lc_eq(n, "transfer-encoding", 16) && (n[16] | 0x20) == 'g')
+            return HK_HOP;
+        return lc_eq(n, "x-forwarded-prot", 16) && (n[16] | 0x20) == 'o' ? HK_XFP : HK_OTHER;
     default:
-        break;
+        return HK_OTHER;
     }
-    if (conn != NULL && in_connection_list(conn->value, conn->value_len, h->name, h->name_len))
-        return 1;
-    return 0;
 }
 
 /*
@@ -418,8 +471,8 @@ static const struct hdr *connection_list(const struct hdr *conn)
 {
     if (conn == NULL)
         return NULL;
-    if ((conn->value_len == 10 && strncasecmp(conn->value, "keep-alive", 10) == 0) ||
-        (conn->value_len == 5 && strncasecmp(conn->value, "close", 5) == 0))
+    if ((conn->value_len == 10 && lc_eq(conn->value, "keep-alive", 10)) ||
+        (conn->value_len == 5 && lc_eq(conn->value, "close", 5)))
         return NULL;
     return conn;
 }
@@ -438,7 +491,7 @@ static int find_cookie(const struct req_head *r, const char *name, const char **
     size_t nlen = strlen(name);
     for (size_t i = 0; i < r->n_hdrs; i++) {
         const struct hdr *h = &r->hdrs[i];
-        if (!NAME_IS(h, "cookie"))
+        if (h->name_len != 6 || !lc_eq(h->name, "cookie", 6))
             continue;
         const char *p = h->value, *end = h->value + h->value_len;
         while (p < end) {
@@ -459,14 +512,26 @@ static int find_cookie(const struct req_head *r, const char *name, const char **
     return 0;
 }
 
+/* The last IPv4 client address peer_ip() formatted on this thread (worker):
+ * the requests of one connection, at least, come in a row. */
+static _Thread_local struct {
+    uint32_t addr;
+    unsigned len; /* 0: empty */
+    char text[INET_ADDRSTRLEN];
+} ip_memo;
+
 /* The client address as text. IPv4 is formatted by hand: inet_ntop goes
  * through sprintf, which costs more than the rest of the request head. */
 static size_t peer_ip(const struct xchg *x, char *buf, size_t len)
 {
     const struct sockaddr *sa = (const struct sockaddr *)&x->peer;
     if (sa->sa_family == AF_INET && len >= INET_ADDRSTRLEN) {
-        const unsigned char *b =
-            (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+        uint32_t a = ((const struct sockaddr_in *)sa)->sin_addr.s_addr;
+        if (ip_memo.len != 0 && ip_memo.addr == a) {
+            memcpy(buf, ip_memo.text, INET_ADDRSTRLEN);
+            return ip_memo.len;
+        }
+        const unsigned char *b = (const unsigned char *)&a;
         char *p = buf;
         for (int i = 0; i < 4; i++) {
             unsigned v = b[i];
@@ -479,6 +544,9 @@ static size_t peer_ip(const struct xchg *x, char *buf, size_t len)
                 *p++ = '.';
         }
         *p = '\0';
+        ip_memo.addr = a;
+        ip_memo.len = (unsigned)(p - buf);
+        memcpy(ip_memo.text, buf, INET_ADDRSTRLEN);
         return (size_t)(p - buf);
     }
     const char *r = NULL;
@@ -503,12 +571,17 @@ static size_t peer_ip(const struct xchg *x, char *buf, size_t len)
 static int build_head(struct xchg *x)
 {
     const struct req_head *r = &x->req;
-    const struct hdr *conn = connection_list(find_hdr(r->hdrs, r->n_hdrs, "connection", 10));
+    const struct hdr *conn = NULL;
     char ip[INET6_ADDRSTRLEN];
     size_t iplen = peer_ip(x, ip, sizeof(ip));
     size_t need = r->method_len + r->path_len + r->authority_len + iplen + 256;
-    for (size_t i = 0; i < r->n_hdrs; i++)
-        need += r->hdrs[i].name_len + r->hdrs[i].value_len + 4;
+    for (size_t i = 0; i < r->n_hdrs; i++) {
+        const struct hdr *h = &r->hdrs[i];
+        need += h->name_len + h->value_len + 4;
+        if (h->name_len == 10 && conn == NULL && lc_eq(h->name, "connection", 10))
+            conn = h;
+    }
+    conn = connection_list(conn);
     char *buf = xchg_alloc(x, need);
     if (buf == NULL)
         return -1;
@@ -526,14 +599,17 @@ static int build_head(struct xchg *x)
     size_t n_cookies = 0;
     for (size_t i = 0; i < r->n_hdrs; i++) {
         const struct hdr *h = &r->hdrs[i];
-        if (is_hop_by_hop(h, conn) || NAME_IS(h, "host") || NAME_IS(h, "content-length") ||
-            NAME_IS(h, "expect") || NAME_IS(h, "x-forwarded-proto"))
+        enum hdr_kind kind = hdr_kind(h->name, h->name_len);
+        /* out: hop-by-hop, Host, Content-Length, Expect, X-Forwarded-Proto */
+        if (kind != HK_OTHER && kind != HK_XFF && kind != HK_COOKIE)
             continue;
-        if (NAME_IS(h, "x-forwarded-for")) {
+        if (conn != NULL && in_connection_list(conn->value, conn->value_len, h->name, h->name_len))
+            continue;
+        if (kind == HK_XFF) {
             xff = h; /* several: keep the last, which holds the nearest hops */
             continue;
         }
-        if (NAME_IS(h, "cookie")) {
+        if (kind == HK_COOKIE) {
             n_cookies++;
             continue;
         }
@@ -548,7 +624,7 @@ static int build_head(struct xchg *x)
         size_t seen = 0;
         for (size_t i = 0; i < r->n_hdrs; i++) {
             const struct hdr *h = &r->hdrs[i];
-            if (!NAME_IS(h, "cookie"))
+            if (h->name_len != 6 || !lc_eq(h->name, "cookie", 6))
                 continue;
             if (seen++ > 0)
                 PUTS(p, "; ");
@@ -1038,6 +1114,7 @@ static void up_attach_output(struct xchg *x)
         evbuffer_add_buffer(out, x->pre);
         x->flags |= XF_BODY_SENT;
     }
+    sock_kick(x->up->sk);
 }
 
 
@@ -1190,6 +1267,8 @@ int xchg_req_body(struct xchg *x, const void *data, size_t n)
     } else {
         evbuffer_add(out, data, n);
     }
+    if (x->flags & XF_CONNECTED)
+        sock_kick(x->up->sk);
     if (evbuffer_get_length(out) > XCHG_BUF_HIGH) {
         x->unacked += n;
         if (!(x->flags & XF_FRONT_PAUSED)) {
@@ -1220,6 +1299,8 @@ void xchg_req_end(struct xchg *x)
             out = x->pre;
         }
         evbuffer_add(out, "0\r\n\r\n", 5);
+        if (x->flags & XF_CONNECTED)
+            sock_kick(x->up->sk);
     }
 }
 
@@ -1255,13 +1336,29 @@ static int deliver_head(struct xchg *x, const struct h1p_response *resp,
 {
     const struct hdr *in = (const struct hdr *)fields;
     struct hdr out[XCHG_MAX_RESP_HEADERS + 1];
-    const struct hdr *conn = connection_list(find_hdr(in, resp->n_headers, "connection", 10));
+    const struct hdr *conn = NULL;
     size_t k = 0;
     for (size_t i = 0; i < resp->n_headers; i++) {
         const struct hdr *h = &in[i];
-        if (is_hop_by_hop(h, conn) || NAME_IS(h, "content-length"))
+        switch (hdr_kind(h->name, h->name_len)) {
+        case HK_CONNECTION:
+            if (conn == NULL)
+                conn = h;
             continue;
-        out[k++] = *h;
+        case HK_HOP:
+        case HK_CONTENT_LENGTH:
+            continue;
+        default:
+            out[k++] = *h;
+        }
+    }
+    conn = connection_list(conn);
+    if (conn != NULL) { /* it names more hop-by-hop fields: drop them too */
+        size_t j = 0;
+        for (size_t i = 0; i < k; i++)
+            if (!in_connection_list(conn->value, conn->value_len, out[i].name, out[i].name_len))
+                out[j++] = out[i];
+        k = j;
     }
     if (x->set_cookie != NULL) {
         out[k].name = "Set-Cookie";
