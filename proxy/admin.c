@@ -41,6 +41,7 @@
 #include "../routing/win.h"
 #include "health.h"
 #include "log.h"
+#include "mem.h"
 #include "redis_glue.h"
 #include "stats.h"
 #include "worker.h"
@@ -1709,15 +1710,15 @@ static int match_route_path(const char *path, const char *tail, char *route, siz
         return -1;
     memcpy(raw, name, nl);
     raw[nl] = '\0';
-    dec = evhttp_uridecode(raw, 0, &dl);
+    dec = evhttp_uridecode(raw, 0, &dl); /* libevent's allocator: mem.h (main.c) */
     if (dec == NULL)
         return -1;
     if (dl == 0 || dl >= len || memchr(dec, '\0', dl) != NULL) {
-        free(dec);
+        mem_free(dec);
         return -1;
     }
     memcpy(route, dec, dl + 1);
-    free(dec);
+    mem_free(dec);
     return 1;
 }
 

@@ -231,7 +231,7 @@ static struct h2f_stream *h2f_stream_new(struct h2f_conn *c, int32_t id)
     struct h2f_stream *s;
     struct req_head *req;
 
-    s = calloc(1, sizeof(*s));
+    s = mem_calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->magic = H2F_STREAM_MAGIC;
@@ -240,7 +240,7 @@ static struct h2f_stream *h2f_stream_new(struct h2f_conn *c, int32_t id)
     s->x = xchg_new(c->w, &h2f_ops, s, XCHG_H2, (const struct sockaddr *)&c->peer);
     if (s->x == NULL) {
         s->magic = 0;
-        free(s);
+        mem_free(s);
         return NULL;
     }
     req = s->req = xchg_req(s->x);
@@ -276,7 +276,7 @@ static void h2f_stream_free(struct h2f_stream *s)
     if (s->out != NULL)
         evbuffer_free(s->out);
     s->magic = 0;
-    free(s);
+    mem_free(s);
 }
 
 /* The request head is complete (END_HEADERS of the request HEADERS). */
@@ -1168,6 +1168,9 @@ static int h2f_session_new(struct h2f_conn *c)
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, h2f_on_stream_close);
     nghttp2_session_callbacks_set_error_callback2(cbs, h2f_on_error);
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* no retained closed streams (kept for the priority tree, which we do
+     * not use): a session no longer grows a closed-stream list per request */
+    nghttp2_option_set_no_closed_streams(opt, 1);
     if (nghttp2_session_server_new3(&c->ng, cbs, c, opt, &h2f_mem) != 0) {
         c->ng = NULL;
         goto out;

@@ -19,6 +19,7 @@
 #include "ctl.h"
 #include "health.h"
 #include "log.h"
+#include "mem.h"
 #include "stats.h"
 #include "redis_glue.h"
 #include "tls.h"
@@ -151,6 +152,11 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
     struct app app;
+    /* First, before any libevent call allocates: evbuffer chains, events and
+     * evhttp state come from mem.h's per-thread lists (frees on another thread,
+     * as the main loop's, are fine there). Strings libevent hands back for the
+     * caller to free (evhttp_uridecode...) must then go to mem_free(). */
+    event_set_mem_functions(mem_malloc, mem_realloc, mem_free);
     memset(&app, 0, sizeof(app));
     app.conf_path = "conf/cutover.conf";
     if (argc > 1 && strcmp(argv[1], "ctl") == 0)

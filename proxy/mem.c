@@ -24,19 +24,20 @@
 #include <string.h>
 
 /* Per-class budget of a thread's free blocks, and the bounds on their count. */
-#define MEM_CACHE_BYTES 65536
-#define MEM_CAP_MIN 8
-#define MEM_CAP_MAX 512
+#define MEM_CACHE_BYTES 262144
+#define MEM_CAP_MIN 16
+#define MEM_CAP_MAX 256
 /* 16-byte steps up to here, then four classes per doubling up to MEM_MAX_SMALL. */
 #define MEM_MAX_STEP 256
 #define MEM_N_STEP_CLASSES (MEM_MAX_STEP / 16)
 
-_Static_assert(MEM_N_STEP_CLASSES + 16 == MEM_N_CLASSES, "classes: 16..256 by 16, then 4 a doubling");
+_Static_assert(MEM_N_STEP_CLASSES + 16 == MEM_N_CLASSES,
+               "classes: 16..256 by 16, then 4 a doubling");
 _Static_assert(_Alignof(max_align_t) <= MEM_ALIGN, "headers keep max_align_t alignment");
 
 static const uint32_t mem_size[MEM_N_CLASSES] = {
-    16,   32,   48,   64,   80,   96,   112,  128,  144,  160,  176,  192,  208,  224,  240,  256,
-    320,  384,  448,  512,  640,  768,  896,  1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+    16,  32,  48,  64,  80,  96,  112, 128,  144,  160,  176,  192,  208,  224,  240,  256,
+    320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
 };
 
 #if !MEM_PASSTHROUGH

@@ -1,9 +1,11 @@
 /*
- * mem.h: a small per-thread size-class allocator for hot, short-lived blocks
- * (nghttp2's streams, header rcbufs, outbound items and frame buffers).
+ * mem.h: a small per-thread size-class allocator for hot, short-lived blocks:
+ * nghttp2's (streams, header rcbufs, outbound items, frame buffers, through
+ * nghttp2_mem in h2_front.c) and libevent's (evbuffer chains, events, through
+ * event_set_mem_functions() at the top of main()).
  *
  * glibc's tcache keeps 7 blocks per size; with 160 streams in flight on one
- * worker, nghttp2's allocations overflow it and every request pays _int_malloc
+ * worker, these allocations overflow it and every request pays _int_malloc
  * and _int_free. This keeps up to a per-class cap of free blocks per thread in
  * plain LIFO lists, so the common malloc and free are a list pop and push.
  *
@@ -12,8 +14,8 @@
  * every pointer handed out is 16-byte aligned (max_align_t). Requests of 0..256
  * bytes round up to a multiple of 16 (16 classes), 257..4096 to one of four
  * classes per doubling (320, 384, 448, 512, 640, ...: at most 25 % slack, where
- * powers of two would put nghttp2's 302-byte outbound items in 512); larger
- * ones go straight to malloc() behind the same header.
+ * powers of two would put the 302-byte block nghttp2 1.52 takes per request in
+ * 512); larger ones go straight to malloc() behind the same header.
  *
  * Threads. The free lists are _Thread_local and take no lock. Each small block
  * is its own malloc() allocation (the cache refills one block at a time: after
@@ -24,13 +26,15 @@
  * a thread's exit strands nothing.
  *
  * Bounds. Each thread keeps at most mem_class_cap(c) free blocks of class c
- * (64 KiB of a class, within 8..256 blocks: 256 up to 256 bytes, 204 of 320,
- * 64 of 1024, 16 of 4096; at most 1.6 MiB per thread if every list filled);
- * beyond the cap a freed block goes back to free(). 256 covers the blocks a
- * worker frees and reallocates as ~160 streams come and go; past that the extra
- * frees and mallocs cost what glibc costs, plus the ~20-instruction miss. When a thread ends, a
- * pthread key destructor frees every block its lists hold; the main thread may
- * call mem_trim() before it exits.
+ * (256 KiB of a class, within 16..256 blocks: 256 up to 1024 bytes, 128 of
+ * 2048, 64 of 4096; at most 3.9 MiB per thread if every list filled); beyond
+ * the cap a freed block goes back to free(). 256 covers what one worker with
+ * ~160 streams in flight frees and takes again (measured high-water marks: 161
+ * blocks of 160 bytes and 160 of 320 from nghttp2, 192 of 144 and 208 1 KiB
+ * evbuffer chains from libevent); past it the extra mallocs and frees cost what
+ * glibc costs plus the miss. When a thread ends, a pthread key destructor frees
+ * every block its lists hold; the main thread may call mem_trim() before it
+ * exits.
  *
  * Sanitizers. Under AddressSanitizer, ThreadSanitizer, MemorySanitizer or
  * HWASan (gcc's __SANITIZE_*__ macros, clang's __has_feature), or when built with
@@ -39,7 +43,10 @@
  *
  * Misuse: freeing a pointer that is not from mem_*(), or a double free detected
  * by the header's magic, writes one line to stderr and aborts (as glibc does);
- * it never corrupts a list silently.
+ * it never corrupts a list silently. Since libevent allocates here, memory it
+ * hands over for the caller to release (evhttp_uridecode(), evbuffer_readln(),
+ * evhttp_encode_uri()...) goes to mem_free(), never free(): release builds
+ * abort on the mix-up, but sanitizer builds (free == mem_free) cannot see it.
  */
 #ifndef CUTOVER_MEM_H
 #define CUTOVER_MEM_H
@@ -49,7 +56,7 @@
 
 #if defined(MEM_PASSTHROUGH)
 /* forced by the build */
-#elif defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) ||                           \
+#elif defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) ||                             \
     defined(__SANITIZE_HWADDRESS__)
 #define MEM_PASSTHROUGH 1
 #elif defined(__has_feature)

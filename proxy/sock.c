@@ -75,7 +75,8 @@ struct sock {
     unsigned dead : 1;          /* sock_free ran; freed when the handlers unwind */
 };
 
-static _Thread_local unsigned char *sock_scratch;
+/* Static TLS, not malloc'd: nothing to free at thread exit. */
+static _Thread_local unsigned char sock_scratch[SOCK_SCRATCH] __attribute__((aligned(64)));
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
@@ -208,10 +209,6 @@ static ssize_t plain_read(struct sock *s, size_t max)
             s->big = 0;
         return n;
     }
-    if (sock_scratch == NULL && (sock_scratch = malloc(SOCK_SCRATCH)) == NULL) {
-        errno = ENOMEM;
-        return -1;
-    }
     n = read(s->fd, sock_scratch, max < SOCK_SCRATCH ? max : SOCK_SCRATCH);
     if (n <= 0)
         return n;
@@ -238,10 +235,6 @@ static ssize_t tls_read(struct sock *s, size_t max)
         if (v.iov_len < want)
             want = v.iov_len;
     } else {
-        if (sock_scratch == NULL && (sock_scratch = malloc(SOCK_SCRATCH)) == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
         p = sock_scratch;
     }
     ERR_clear_error();
@@ -343,9 +336,11 @@ static void read_some(struct sock *s)
         ssize_t n = s->ssl != NULL ? tls_read(s, ask) : plain_read(s, ask);
         if (n > 0) {
             got += (size_t)n;
-            /* plain: a short read emptied the socket; TLS: go on until
-             * OpenSSL wants the socket again */
-            if (s->ssl == NULL && (size_t)n < ask)
+            /* plain: a short read emptied the socket. TLS: stop once
+             * OpenSSL holds nothing more; what the socket may still have
+             * wakes the (level-triggered) read event again, which costs
+             * less than a read(2) that says EAGAIN after every burst */
+            if (s->ssl == NULL ? (size_t)n < ask : !SSL_has_pending(s->ssl))
                 break;
             continue;
         }

@@ -10,7 +10,7 @@
  *
  * Life cycle, owned by the front:
  *   x = xchg_new(w, ops, front_ctx, proto, peer)
- *   fill xchg_req(x) (xchg_add_header, xchg_strdup)
+ *   fill xchg_req(x) (xchg_add_header or xchg_set_headers, xchg_strdup)
  *   xchg_start(x)                  head complete; routes and connects
  *   xchg_req_body(x, p, n) ...     request body bytes, if any
  *   xchg_req_end(x)                request complete
@@ -101,6 +101,15 @@ char *xchg_strdup(struct xchg *x, const char *s, size_t n); /* NUL-terminated co
 
 /* Appends a copy of a header to the request head. Returns 0 or -1 (memory). */
 int xchg_add_header(struct xchg *x, const char *name, size_t nlen, const char *value, size_t vlen);
+
+/*
+ * Makes room in the arena for all <n> regular header fields of the request at
+ * once and sets the request head to them (n_hdrs = n), in place of fields
+ * added before: the caller fills the <n> entries, pointing at memory that
+ * lives as long as the exchange (its own arena copy). Returns the array, or
+ * NULL (memory; for n = 0, the head then has no fields).
+ */
+struct hdr *xchg_set_headers(struct xchg *x, size_t n);
 
 /* The request head is complete: route it, lease an upstream, send. */
 void xchg_start(struct xchg *x);

@@ -111,10 +111,10 @@ static void test_classes(void)
     }
     bad = 0;
     for (unsigned c = 0; c < MEM_N_CLASSES; c++)
-        if (mem_class_cap(c) < 8 || mem_class_cap(c) > 256 ||
+        if (mem_class_cap(c) < 16 || mem_class_cap(c) > 256 ||
             (c > 0 && mem_class_cap(c) > mem_class_cap(c - 1)))
             bad++;
-    ok(!bad, "caps within 8..256 and not growing with the size");
+    ok(!bad, "caps within 16..256 and not growing with the size");
 }
 
 /* Sizes 0, each class size, one less and one more. */
@@ -335,8 +335,7 @@ static void test_cap(void)
     } else {
         ok(b.n_cached[c] == cap, "class %u keeps its cap of %zu free blocks", c, cap);
         ok(b.n_release - a.n_release == 10, "the 10 frees past the cap go back to free()");
-        ok(b.n_refill - a.n_refill == n, "%zu allocations from empty lists were %zu refills", n,
-           n);
+        ok(b.n_refill - a.n_refill == n, "%zu allocations from empty lists were %zu refills", n, n);
         ok(b.bytes_cached == cap * (MEM_ALIGN + mem_class_size(c)), "bytes cached count headers");
     }
     /* taking them again costs no refill */
@@ -419,7 +418,7 @@ static void test_cross_thread(void)
 static void *cache_thread(void *arg)
 {
     static const size_t sz[] = {16, 256, 1024, 4096};
-    void *v[256];
+    void *v[512];
 
     for (size_t k = 0; k < sizeof(sz) / sizeof(sz[0]); k++) {
         size_t n = mem_class_cap(class_index(sz[k]));
