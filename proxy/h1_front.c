@@ -101,6 +101,9 @@ static struct h1c *ctx_of(struct xchg *x)
 
 static void resp_finished(struct h1c *c)
 {
+    /* the whole response is queued: write it now, from here, rather than
+     * from one more trip through the event loop */
+    sock_flush_direct(c->sk);
     c->resp_done = 1;
     event_active(&c->kick, EV_WRITE, 0);
 }
@@ -203,9 +206,10 @@ static int op_send_head(struct xchg *x, int status, const struct hdr *hdrs, size
     }
     v.iov_len = (size_t)(p - (char *)v.iov_base);
     evbuffer_commit_space(out, &v, 1);
-    sock_kick(c->sk);
     if (end)
-        resp_finished(c);
+        resp_finished(c); /* writes the response out */
+    else
+        sock_kick(c->sk);
     return 0;
 }
 
@@ -240,9 +244,10 @@ static int op_send_data(struct xchg *x, struct evbuffer *buf, int end)
     } else if (len > 0) {
         evbuffer_add_buffer(out, buf);
     }
-    sock_kick(c->sk);
     if (end)
-        resp_finished(c);
+        resp_finished(c); /* writes the response out */
+    else
+        sock_kick(c->sk);
     return 0;
 }
 

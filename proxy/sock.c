@@ -600,6 +600,28 @@ out:
         destroy(s);
 }
 
+size_t sock_write_direct(struct sock *s, const void *data, size_t len)
+{
+    if (s->ssl != NULL || s->fd < 0 || s->dead || s->connecting || s->write_err ||
+        !s->en_write || s->wev_added || len == 0 || evbuffer_get_length(s->out) > 0)
+        return 0;
+    ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n > 0 ? (size_t)n : 0;
+}
+
+void sock_flush_direct(struct sock *s)
+{
+    if (s->ssl == NULL && s->fd >= 0 && !s->dead && !s->connecting && !s->write_err &&
+        s->en_write && !s->wev_added && evbuffer_get_length(s->out) > 0) {
+        (void)evbuffer_write_atmost(s->out, s->fd, SOCK_WRITE_CAP); /* errors: found by flush */
+        if (s->flush_pending && evbuffer_get_length(s->out) == 0 && s->connect_err == 0) {
+            event_del(&s->fev); /* an earlier kick: nothing left for it */
+            s->flush_pending = 0;
+        }
+    }
+    sock_kick(s);
+}
+
 void sock_kick(struct sock *s)
 {
     /* when wev is added the socket is full: its handler writes */

@@ -65,6 +65,22 @@ void sock_setcb(struct sock *s, sock_data_cb rd, sock_data_cb wr, sock_event_cb 
  */
 void sock_kick(struct sock *s);
 
+/*
+ * Writes <data> at once when the sock can take it without queueing: plain
+ * TCP, connected, output empty, socket not known to be full. Returns the
+ * bytes written (0 when it could not, the socket was full, or on an error,
+ * which the event loop then finds when the caller queues the rest with
+ * sock_output() + sock_kick(), as it must). No callback runs.
+ */
+size_t sock_write_direct(struct sock *s, const void *data, size_t len);
+
+/*
+ * sock_kick(), but writes what it can at once (plain TCP only; TLS and a
+ * socket known to be full just kick). No callback runs from here: the write
+ * callback is not called for bytes written this way.
+ */
+void sock_flush_direct(struct sock *s);
+
 /* EV_READ and/or EV_WRITE. A new sock has EV_WRITE enabled, EV_READ not. */
 int sock_enable(struct sock *s, short what);
 int sock_disable(struct sock *s, short what);
