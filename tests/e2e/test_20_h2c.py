@@ -65,6 +65,23 @@ def test_h2c_request_translation(cutover, origins):
         assert [v for k, v in hs if k == "x-forwarded-proto"] == ["http"]
 
 
+def test_h2c_response_fields(cutover, origins):
+    """Origin fields reach h2 clients with lower-case names (any length,
+    python3-h2 refuses upper case) and values intact; hop-by-hop ones, and
+    those the origin's Connection names, do not."""
+    p, blue = h2_proxy(cutover, origins)
+    with p.h2() as c:
+        st = c.request("GET", "/?header=Connection:X-Resp-Hop&header=X-Resp-Hop:1"
+                              "&header=Keep-Alive:timeout%3D99&header=X-A:B"
+                              "&header=X-Mixed-CASE-Name-Longer-Than-16:Va%20Lue%20Z")
+        assert st.status == 200 and bytes(st.data) == b"blue\n"
+        assert st.header("x-a") == "B"
+        assert st.header("x-mixed-case-name-longer-than-16") == "Va Lue Z"
+        names = {k for k, _ in st.headers}
+        assert not names & {"connection", "keep-alive", "x-resp-hop"}
+        assert st.header("content-length") == "5"
+
+
 def test_h2c_head_204_304(cutover, origins):
     p, blue = h2_proxy(cutover, origins)
     with p.h2() as c:
