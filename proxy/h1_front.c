@@ -62,6 +62,8 @@ struct h1c {
     struct xchg *x;
     struct sockaddr_storage peer;
     struct event timer;
+    uint64_t deadline_ms; /* when the current wait times out; 0: none (lazy, see arm_ms) */
+    uint64_t timer_at_ms; /* expiry of the pending timer; 0: not pending */
     struct event kick;   /* deferred work: next request, resume reading */
 };
 
@@ -70,16 +72,46 @@ static void h1c_advance(struct h1c *c);
 
 /* ---- timers ---- */
 
+/*
+ * Lazy timer, as the exchange's: arm_ms() records a deadline and calls
+ * libevent only when no timer is pending or the pending one would fire too
+ * late; an early firing re-arms for the rest. A keep-alive connection then
+ * costs no timer work per request. disarm() forgets the deadline.
+ */
+static void timer_add_ms(struct h1c *c, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(&c->timer, &tv);
+}
+
 static void arm_ms(struct h1c *c, unsigned ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(&c->timer, &tv);
+    c->deadline_ms = cut_now_ms() + ms;
+    if (c->timer_at_ms != 0 && c->timer_at_ms <= c->deadline_ms)
+        return;
+    timer_add_ms(c, ms);
+    c->timer_at_ms = c->deadline_ms;
+}
+
+static void disarm(struct h1c *c)
+{
+    c->deadline_ms = 0;
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h1c *c = arg;
     CUT_BUG_ON(c->magic != H1C_MAGIC);
+    c->timer_at_ms = 0;
+    if (c->deadline_ms == 0 || c->closed)
+        return;
+    uint64_t now = cut_now_ms();
+    if (now < c->deadline_ms) {
+        timer_add_ms(c, c->deadline_ms - now);
+        c->timer_at_ms = c->deadline_ms;
+        return;
+    }
+    c->deadline_ms = 0;
     if (c->state == H1_HEAD && c->x != NULL && !c->resp_started) {
         /* slow head: 408 then close */
         c->close_after = 1;
@@ -316,6 +348,7 @@ static void h1c_close(struct h1c *c)
         return;
     c->closed = 1;
     evtimer_del(&c->timer);
+    c->timer_at_ms = c->deadline_ms = 0;
     event_del(&c->kick);
     sock_disable(c->sk, EV_READ | EV_WRITE);
     sock_setcb(c->sk, NULL, NULL, NULL, NULL);
@@ -433,7 +466,7 @@ static int parse_head(struct h1c *c, struct evbuffer *in)
         reject(c, h1p_error_status(pr.error));
         return -1;
     }
-    evtimer_del(&c->timer);
+    disarm(c);
     c->keep_alive = pr.keep_alive;
     if (fill_request(c, buf, (size_t)n, &pr, w->h1_fields) < 0) {
         reject(c, 503);
@@ -478,7 +511,7 @@ static void body_done(struct h1c *c)
 {
     c->req_done = 1;
     c->state = H1_WAIT;
-    evtimer_del(&c->timer);
+    disarm(c);
     if (c->x != NULL)
         xchg_req_end(c->x);
 }
