@@ -109,7 +109,9 @@ def main():
                 print(f"  {v / max(1, r['ok']):7.0f}  {l.split(None, 1)[1][:110]}")
         elif a.strace:
             load(test, proxy, 20000, tmp)
-            st = subprocess.Popen(["strace", "-c", "-f", "-o", a.out, "-p", str(proxy.pid)],
+            pids = [str(x) for x in peers.tree(proxy.pid)]  # nginx, nghttpx: workers are children
+            st = subprocess.Popen(["strace", "-c", "-f", "-o", a.out] +
+                                  [x for pid in pids for x in ("-p", pid)],
                                   stderr=subprocess.DEVNULL)
             time.sleep(0.5)
             r = load(test, proxy, n, tmp)
