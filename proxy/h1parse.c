@@ -193,19 +193,6 @@ static inline const char *scan_target(const char *p, const char *end)
     return p;
 }
 
-static inline uint64_t load64(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint32_t load32(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /*
  * Case-insensitive compares of <s> with a lowercase literal of letters, digits
@@ -216,8 +203,8 @@ static inline uint32_t load32(const char *p)
  */
 #define LC64 UINT64_C(0x2020202020202020)
 #define LC32 UINT32_C(0x20202020)
-#define EQ8(s, lit) ((load64(s) | LC64) == load64(lit))
-#define EQ4(s, lit) ((load32(s) | LC32) == load32(lit))
+#define EQ8(s, lit) ((h1p_load64(s) | LC64) == h1p_load64(lit))
+#define EQ4(s, lit) ((h1p_load32(s) | LC32) == h1p_load32(lit))
 
 /* n in 4..16 */
 static inline int lc_eq(const char *s, const char *lit, size_t n)
@@ -512,12 +499,12 @@ static const char *parse_version(const char *p, const char *end, char term, int 
     static const char want[] = "HTTP/1.1";
 
     if (LIKELY(end - p >= 9) && p[8] == term) {
-        uint64_t w = load64(p);
-        if (w == load64("HTTP/1.1")) {
+        uint64_t w = h1p_load64(p);
+        if (w == h1p_load64("HTTP/1.1")) {
             *minor = 1;
             return p + 8;
         }
-        if (w == load64("HTTP/1.0")) {
+        if (w == h1p_load64("HTTP/1.0")) {
             *minor = 0;
             return p + 8;
         }

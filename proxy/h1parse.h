@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define H1P_INCOMPLETE (-2)
@@ -178,5 +179,21 @@ int h1p_error_status(enum h1p_error e);
 
 /* A static name for <e> ("bad", "uri_too_long", ...), for logs and metric labels. */
 const char *h1p_error_str(enum h1p_error e);
+
+/* Unaligned native-endian loads, for 8- and 4-byte compares of field names
+ * (the parser's and the exchange's). */
+static inline uint64_t h1p_load64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t h1p_load32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 #endif

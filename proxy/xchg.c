@@ -385,19 +385,6 @@ static int in_connection_list(const char *conn, size_t clen, const char *name, s
     return 0;
 }
 
-static inline uint64_t ld64(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint32_t ld32(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /*
  * <s>[0..n) equals the lower-case literal <lit> (letters, digits, '-') in any
@@ -409,10 +396,10 @@ static inline uint32_t ld32(const char *p)
 static inline int lc_eq(const char *s, const char *lit, size_t n)
 {
     if (n >= 8)
-        return ((ld64(s) | 0x2020202020202020u) == ld64(lit)) &
-               ((ld64(s + n - 8) | 0x2020202020202020u) == ld64(lit + n - 8));
-    return ((ld32(s) | 0x20202020u) == ld32(lit)) &
-           ((ld32(s + n - 4) | 0x20202020u) == ld32(lit + n - 4));
+        return ((h1p_load64(s) | 0x2020202020202020u) == h1p_load64(lit)) &
+               ((h1p_load64(s + n - 8) | 0x2020202020202020u) == h1p_load64(lit + n - 8));
+    return ((h1p_load32(s) | 0x20202020u) == h1p_load32(lit)) &
+           ((h1p_load32(s + n - 4) | 0x20202020u) == h1p_load32(lit + n - 4));
 }
 
 /* What the exchange does with a field, by its name (hdr_kind). */
