@@ -2,14 +2,14 @@
  * h1_front.c: the HTTP/1.x downstream front end.
  *
  * One request at a time per connection: requests are parsed with
- * http-parser straight from the bufferevent's input chains, and after a
+ * our strict parser (h1parse) straight from the sock's input, and after a
  * request's message is complete the parser is paused, so pipelined requests
  * wait unparsed in the input buffer until the response before them is done.
  *
  * Timers: one per connection. While waiting for a request head it is an
  * absolute deadline of header_ms from the first byte (a client dribbling its
  * head byte by byte is cut off); between requests idle_ms; while a request
- * body is arriving idle_ms between reads. Writes use the bufferevent's write
+ * body is arriving idle_ms between reads. Writes use the sock's write
  * timeout (idle_ms) so a client that never reads is eventually closed; the
  * exchange's backpressure keeps memory bounded meanwhile.
  */
@@ -263,8 +263,8 @@ static int op_send_data(struct xchg *x, struct evbuffer *buf, int end)
         if (end)
             evbuffer_add(out, "0\r\n\r\n", 5);
     } else if (len > 0 && c->tls && len <= 16384) {
-        /* TLS: one record per output chain (bufferevent_openssl); copy small
-         * bodies next to their head instead of moving their chains in */
+        /* TLS: copy small bodies next to their head (sock.c pulls a record's
+         * worth together anyway) instead of moving their chains in */
         struct evbuffer_iovec v;
         if (evbuffer_reserve_space(out, (ev_ssize_t)len, &v, 1) == 1) {
             evbuffer_remove(buf, v.iov_base, len);

@@ -18,7 +18,7 @@
  * Flow control follows real progress: request DATA is consumed (window
  * re-opened) when the exchange reports, through ops->req_consumed, that the
  * bytes have left for the upstream; response bytes sit in the stream's
- * evbuffer until nghttp2 pulls them (zero-copy into the bufferevent output
+ * evbuffer until nghttp2 pulls them (zero-copy into the sock's output
  * via NGHTTP2_DATA_FLAG_NO_COPY), and the exchange is told to resume its
  * upstream once that buffer is back under XCHG_BUF_LOW.
  */
@@ -590,7 +590,7 @@ static ssize_t h2f_on_send(nghttp2_session *ng, const uint8_t *data, size_t len,
 }
 
 /* Zero-copy DATA: frame header, then the body chains moved from the
- * stream's buffer into the bufferevent output. */
+ * stream's buffer into the sock's output. */
 /* DATA payloads up to this size are copied into the output on TLS connections. */
 #define H2F_TLS_COPY_MAX 16384
 
@@ -617,9 +617,9 @@ static int h2f_on_send_data(nghttp2_session *ng, nghttp2_frame *frame, const uin
             return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     if (length > 0 && c->tls && length <= H2F_TLS_COPY_MAX) {
-        /* TLS: bufferevent_openssl makes one SSL_write, so one TLS record, per
-         * chain of the output; moving each small body chain in would cost a
-         * record per DATA frame. Copy small payloads into the current chain. */
+        /* TLS: sock.c pulls up to 16 KiB into one record, so chains would be
+         * copied anyway; copying a small payload next to its frame header now
+         * is cheaper than moving a chain of its own into the output. */
         struct evbuffer_iovec v;
         if (evbuffer_reserve_space(out, (ev_ssize_t)length, &v, 1) != 1 ||
             evbuffer_copyout(s->out, v.iov_base, length) != (ev_ssize_t)length)
@@ -887,7 +887,7 @@ static int h2f_on_error(nghttp2_session *ng, int code, const char *msg, size_t l
 
 /* ---- connection I/O --------------------------------------------------- */
 
-/* Feeds the bufferevent's input to nghttp2. Returns 0, or -1 if <c> was
+/* Feeds the sock's input to nghttp2. Returns 0, or -1 if <c> was
  * closed (the caller stops). */
 static int h2f_recv(struct h2f_conn *c)
 {
