@@ -77,6 +77,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBROUTING)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDOPT) -o $@ $^ $(shell pkg-config --libs libconfig) -lm
 
+# the socket layer's test links proxy/sock.c and proxy/log.c with libevent and OpenSSL
+$(BUILD)/tests/test_sock: $(BUILD)/tests/unit/test_sock.o $(BUILD)/proxy/sock.o \
+                          $(BUILD)/proxy/log.o $(LIBROUTING)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDOPT) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
