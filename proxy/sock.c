@@ -188,9 +188,11 @@ static ssize_t plain_read(struct sock *s, size_t max)
             errno = ENOMEM;
             return -1;
         }
+        size_t room = want; /* reserve_space may offer more than asked: read <want> at most */
         for (int i = 0; i < nv; i++) {
             iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = v[i].iov_len;
+            iov[i].iov_len = v[i].iov_len < room ? v[i].iov_len : room;
+            room -= iov[i].iov_len;
         }
         n = readv(s->fd, iov, nv);
         if (n <= 0) {
@@ -372,6 +374,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     s->in_handler++;
     if (what & EV_TIMEOUT) {
         if (s->handshaking || s->en_read) {
+            if (s->handshaking) {
+                /* a handshake that timed out is over: no close_notify either */
+                s->handshaking = 0;
+                s->ssl_fatal = 1;
+                wev_off(s);
+            }
             s->en_read = 0;
             sync_rev(s);
             (void)report(s, BEV_EVENT_TIMEOUT | BEV_EVENT_READING);
