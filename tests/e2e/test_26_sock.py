@@ -161,3 +161,26 @@ def test_many_requests_written_straight_to_upstream(cutover, origins):
             else:
                 r = c.request("GET", f"/?echo=1&i={i}")
                 assert r.status == 200 and f"i={i}" in r.json()["uri"]
+
+
+def test_h2_resets_racing_their_responses(cutover, origins):
+    """Clients resetting streams around the moment the upstream answers: the
+    response HEADERS may be queued (their fields point into the exchange's
+    arena) when the RST frees the exchange. Nothing may read freed memory (the
+    ASan run of this suite checks) and the connection keeps serving."""
+    import h2.exceptions
+
+    blue = origins("blue")
+    p = cutover(tracks=[track("blue", 1, blue)])
+    with p.h2(timeout=10) as c:
+        for rnd in range(40):
+            sids = [c.start("GET", f"/?delay_ms=10&r={rnd}&i={i}") for i in range(12)]
+            time.sleep(0.006 + 0.001 * (rnd % 10))  # before, around and after the answers
+            for sid in sids[rnd % 2::2]:
+                try:
+                    c.reset_stream(sid)
+                except h2.exceptions.StreamClosedError:
+                    pass  # already answered
+            c.pump(0.03)
+        assert c.request("GET", "/?echo=1").status == 200
+    assert p.get("/").status == 200
