@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "deadline.h"
 #include "h1parse.h"
 #include "log.h"
 #include "sock.h"
@@ -61,9 +62,7 @@ struct h1c {
     struct h1p_chunked chunk;
     struct xchg *x;
     struct sockaddr_storage peer;
-    struct event timer;
-    uint64_t deadline_ms; /* when the current wait times out; 0: none (lazy, see arm_ms) */
-    uint64_t timer_at_ms; /* expiry of the pending timer; 0: not pending */
+    struct deadline dl; /* header_ms / idle_ms */
     struct event kick;   /* deferred work: next request, resume reading */
 };
 
@@ -72,46 +71,24 @@ static void h1c_advance(struct h1c *c);
 
 /* ---- timers ---- */
 
-/*
- * Lazy timer, as the exchange's: arm_ms() records a deadline and calls
- * libevent only when no timer is pending or the pending one would fire too
- * late; an early firing re-arms for the rest. A keep-alive connection then
- * costs no timer work per request. disarm() forgets the deadline.
- */
-static void timer_add_ms(struct h1c *c, uint64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(&c->timer, &tv);
-}
-
+/* The connection's one timer is a lazy deadline (deadline.h): a keep-alive
+ * connection costs no timer work per request. */
 static void arm_ms(struct h1c *c, unsigned ms)
 {
-    c->deadline_ms = cut_now_ms() + ms;
-    if (c->timer_at_ms != 0 && c->timer_at_ms <= c->deadline_ms)
-        return;
-    timer_add_ms(c, ms);
-    c->timer_at_ms = c->deadline_ms;
+    deadline_arm(&c->dl, ms);
 }
 
 static void disarm(struct h1c *c)
 {
-    c->deadline_ms = 0;
+    deadline_cancel(&c->dl);
 }
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct h1c *c = arg;
     CUT_BUG_ON(c->magic != H1C_MAGIC);
-    c->timer_at_ms = 0;
-    if (c->deadline_ms == 0 || c->closed)
+    if (!deadline_expired(&c->dl) || c->closed)
         return;
-    uint64_t now = cut_now_ms();
-    if (now < c->deadline_ms) {
-        timer_add_ms(c, c->deadline_ms - now);
-        c->timer_at_ms = c->deadline_ms;
-        return;
-    }
-    c->deadline_ms = 0;
     if (c->state == H1_HEAD && c->x != NULL && !c->resp_started) {
         /* slow head: 408 then close */
         c->close_after = 1;
@@ -347,8 +324,7 @@ static void h1c_close(struct h1c *c)
     if (c->closed)
         return;
     c->closed = 1;
-    evtimer_del(&c->timer);
-    c->timer_at_ms = c->deadline_ms = 0;
+    deadline_stop(&c->dl);
     event_del(&c->kick);
     sock_disable(c->sk, EV_READ | EV_WRITE);
     sock_setcb(c->sk, NULL, NULL, NULL, NULL);
@@ -701,7 +677,7 @@ int h1f_start(struct worker *w, struct sock *sk, int tls, const struct sockaddr 
     if (peerlen > sizeof(c->peer))
         peerlen = sizeof(c->peer);
     memcpy(&c->peer, peer, peerlen);
-    evtimer_assign(&c->timer, w->base, timer_cb, c);
+    deadline_init(&c->dl, w->base, timer_cb, c);
     event_assign(&c->kick, w->base, -1, 0, kick_cb, c);
     c->link.on_drain = on_drain;
     c->link.on_kill = on_kill;

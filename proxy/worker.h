@@ -67,8 +67,6 @@ struct alog_buf {
     char buf[4096 + 2048];
 };
 
-#define WORKER_N_COMMON_TV 8
-
 struct worker {
     unsigned id;
     pthread_t thread;
@@ -95,11 +93,6 @@ struct worker {
     struct xchg *xchg_pool; /* recycled exchanges (xchg.c) */
     struct h1p_header *h1_fields; /* scratch for parsing request heads (h1_front.c) */
     size_t h1_fields_cap;
-    struct {
-        unsigned ms;
-        const struct timeval *tv;
-    } ctv[WORKER_N_COMMON_TV]; /* libevent common timeouts by duration (xchg.c) */
-    unsigned ctv_next;
     unsigned n_xchg_pool;
     unsigned retries_inflight; /* of which retried on the baseline by the shield */
     uint64_t fail_open_logged_ms;

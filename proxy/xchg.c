@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@
 #include "../routing/sticky.h"
 #include "../routing/swrr.h"
 #include "accesslog.h"
+#include "deadline.h"
 #include "h1parse.h"
 #include "log.h"
 #include "health.h"
@@ -91,7 +91,6 @@ struct xchg {
     char *head;             /* serialized upstream request head */
     size_t head_len;
     size_t unacked;         /* request body bytes not yet reported consumed */
-    uint64_t deadline_ms;   /* when the current wait times out; 0: no wait (see arm()) */
 
     enum h1p_body body_mode; /* how the response body ends */
     uint64_t body_left;     /* H1P_BODY_LENGTH: bytes still to come */
@@ -110,8 +109,7 @@ struct xchg {
     char inline_arena[XCHG_INLINE_ARENA];
     /* Kept across recycling (after the arena: xchg_new does not clear it):
      * the timer may still be pending in the pool, armed for an old deadline. */
-    struct event timer;
-    uint64_t timer_at_ms; /* the pending timer's expiry; 0: not pending */
+    struct deadline dl;
 };
 
 /* Reasons, compared by pointer; they feed logs and the status mapping. */
@@ -192,8 +190,7 @@ struct xchg *xchg_new(struct worker *w, const struct front_ops *ops, void *front
     } else if ((x = malloc(sizeof(*x))) == NULL) {
         return NULL;
     } else {
-        evtimer_assign(&x->timer, w->base, timer_cb, x);
-        x->timer_at_ms = 0;
+        deadline_init(&x->dl, w->base, timer_cb, x);
     }
     /* everything before the inline arena starts zeroed */
     memset(x, 0, offsetof(struct xchg, inline_arena));
@@ -282,7 +279,7 @@ void xchg_free(struct xchg *x)
     }
     if (x->flags & XF_SHIELDED)
         x->w->retries_inflight--;
-    x->deadline_ms = 0;
+    disarm(x);
     detach_up(x, 0);
     if (x->pre != NULL)
         evbuffer_free(x->pre);
@@ -303,8 +300,7 @@ void xchg_free(struct xchg *x)
         w->n_xchg_pool++;
         return;
     }
-    if (x->timer_at_ms != 0)
-        event_del(&x->timer);
+    deadline_stop(&x->dl);
     if (x->rbody != NULL)
         evbuffer_free(x->rbody);
     free(x);
@@ -315,8 +311,7 @@ void xchg_pool_free(struct worker *w)
     while (w->xchg_pool != NULL) {
         struct xchg *x = w->xchg_pool;
         w->xchg_pool = x->pool_next;
-        if (x->timer_at_ms != 0)
-            event_del(&x->timer);
+        deadline_stop(&x->dl);
         if (x->rbody != NULL)
             evbuffer_free(x->rbody);
         free(x);
@@ -956,52 +951,17 @@ static void record(struct xchg *x, unsigned status, enum win_fail fail)
 
 /* ---- timers ---- */
 
-/*
- * Exchange deadlines use libevent's common timeouts: every timer of one
- * duration sits in one queue, so re-arming is O(1) instead of a heap update.
- */
-static const struct timeval *common_tv(struct worker *w, unsigned ms)
-{
-    for (int i = 0; i < WORKER_N_COMMON_TV; i++)
-        if (w->ctv[i].ms == ms && w->ctv[i].tv != NULL)
-            return w->ctv[i].tv;
-    struct timeval d = {ms / 1000, (ms % 1000) * 1000};
-    const struct timeval *tv = event_base_init_common_timeout(w->base, &d);
-    if (tv == NULL)
-        return NULL;
-    int k = w->ctv_next++ % WORKER_N_COMMON_TV;
-    w->ctv[k].ms = ms;
-    w->ctv[k].tv = tv;
-    return tv;
-}
-
-/*
- * Timeouts are lazy: arm() records a deadline and touches libevent only when
- * no timer is pending or the pending one would fire too late; a timer that
- * fires before the deadline re-arms itself for the rest. A request that re-arms
- * on every read or write, and an exchange recycled with its timer still
- * pending, then cost no event_add/event_del at all. disarm() just forgets
- * the deadline.
- */
-static void timer_add_ms(struct xchg *x, uint64_t ms)
-{
-    const struct timeval *tv = ms <= UINT_MAX ? common_tv(x->w, (unsigned)ms) : NULL;
-    struct timeval d = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(&x->timer, tv != NULL ? tv : &d);
-}
-
+/* Timeouts are lazy deadlines (deadline.h): re-arming on every read or write,
+ * and recycling an exchange with its timer still pending, cost no libevent
+ * call. */
 static void arm(struct xchg *x, unsigned ms)
 {
-    x->deadline_ms = cut_now_ms() + ms;
-    if (x->timer_at_ms != 0 && x->timer_at_ms <= x->deadline_ms)
-        return; /* fires first, then re-arms for the rest */
-    timer_add_ms(x, ms);
-    x->timer_at_ms = x->deadline_ms;
+    deadline_arm(&x->dl, ms);
 }
 
 static void disarm(struct xchg *x)
 {
-    x->deadline_ms = 0;
+    deadline_cancel(&x->dl);
 }
 
 static int shield_try(struct xchg *x);
@@ -1009,17 +969,9 @@ static int shield_try(struct xchg *x);
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct xchg *x = arg;
-    x->timer_at_ms = 0;
-    if (x->deadline_ms == 0)
-        return; /* disarmed, or an exchange resting in the pool */
+    if (!deadline_expired(&x->dl))
+        return; /* early, disarmed, or an exchange resting in the pool */
     CUT_BUG_ON(x->magic != XCHG_MAGIC);
-    uint64_t now = cut_now_ms();
-    if (now < x->deadline_ms) {
-        timer_add_ms(x, x->deadline_ms - now);
-        x->timer_at_ms = x->deadline_ms;
-        return;
-    }
-    x->deadline_ms = 0;
     if (!(x->flags & XF_CONNECTED)) {
         if (x->up != NULL) {
             x->pool->n_connect_failures++;
