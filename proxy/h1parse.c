@@ -81,23 +81,30 @@ static const unsigned char cclass[256] = {
 
 #define IS(c, cls) (cclass[(unsigned char)(c)] & (cls))
 
-/* Returns the first byte in [p, end) that is not a tchar, or end. */
-static inline const char *scan_token(const char *p, const char *end)
+/* The scalar scan: the first byte in [p, end) outside class <cls>, or end
+ * (unrolled by four; <cls> is a constant at every call). */
+static inline const char *scan_class(const char *p, const char *end, unsigned cls)
 {
     while (end - p >= 4) {
-        if (!IS(p[0], C_TCHAR))
+        if (!IS(p[0], cls))
             return p;
-        if (!IS(p[1], C_TCHAR))
+        if (!IS(p[1], cls))
             return p + 1;
-        if (!IS(p[2], C_TCHAR))
+        if (!IS(p[2], cls))
             return p + 2;
-        if (!IS(p[3], C_TCHAR))
+        if (!IS(p[3], cls))
             return p + 3;
         p += 4;
     }
-    while (p < end && IS(*p, C_TCHAR))
+    while (p < end && IS(*p, cls))
         p++;
     return p;
+}
+
+/* Returns the first byte in [p, end) that is not a tchar, or end. */
+static inline const char *scan_token(const char *p, const char *end)
+{
+    return scan_class(p, end, C_TCHAR);
 }
 
 /*
@@ -152,20 +159,7 @@ static inline const char *scan_value(const char *p, const char *end)
         p += 16;
     }
 #endif
-    while (end - p >= 4) {
-        if (!IS(p[0], C_VALUE))
-            return p;
-        if (!IS(p[1], C_VALUE))
-            return p + 1;
-        if (!IS(p[2], C_VALUE))
-            return p + 2;
-        if (!IS(p[3], C_VALUE))
-            return p + 3;
-        p += 4;
-    }
-    while (p < end && IS(*p, C_VALUE))
-        p++;
-    return p;
+    return scan_class(p, end, C_VALUE);
 }
 
 /* Returns the first byte in [p, end) that can't be in a request target (CTL, SP,
