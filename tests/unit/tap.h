@@ -11,6 +11,7 @@
 #define CUTOVER_TAP_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 
 static int tap_n, tap_failed;
@@ -34,6 +35,18 @@ __attribute__((format(printf, 4, 5))) static inline int tap_ok(int cond, const c
 }
 
 #define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+
+/* Seeded, repeatable randomness for the tests (xorshift64 on <*state>, never 0). */
+static inline uint64_t tap_xorshift64(uint64_t *state)
+{
+    uint64_t x = *state;
+
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return x;
+}
 
 static inline void subtest(const char *name, void (*fn)(void))
 {

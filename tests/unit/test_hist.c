@@ -14,13 +14,7 @@ static uint64_t xs_state;
 
 static uint64_t xorshift64(void)
 {
-    uint64_t x = xs_state;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    xs_state = x;
-    return x;
+    return tap_xorshift64(&xs_state);
 }
 
 static double urand(void)

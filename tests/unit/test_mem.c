@@ -27,13 +27,7 @@ static uint64_t xs_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t xorshift64(void)
 {
-    uint64_t x = xs_state;
-
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    xs_state = x;
-    return x;
+    return tap_xorshift64(&xs_state);
 }
 
 static int is_aligned(const void *p)

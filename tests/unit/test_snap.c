@@ -91,35 +91,6 @@ static struct conf *new_conf(size_t max_routes)
     return c;
 }
 
-static void test_conf_free(struct conf *c)
-{
-    size_t i, j, k;
-
-    for (i = 0; i < c->n_routes; i++) {
-        struct conf_route *r = &c->routes[i];
-
-        for (j = 0; j < r->n_tracks; j++) {
-            for (k = 0; k < r->tracks[j].n_servers; k++)
-                free(r->tracks[j].servers[k]);
-            free(r->tracks[j].servers);
-            free(r->tracks[j].addrs);
-            free(r->tracks[j].name);
-        }
-        free(r->name);
-        free(r->host);
-        free(r->path_prefix);
-        free(r->sticky_cookie);
-        free(r->sticky_header);
-        free(r->override_header);
-        free(r->override_cookie);
-        free(r->guard.baseline);
-        free(r->guard.candidate);
-        free(r->guard.action);
-    }
-    free(c->routes);
-    free(c);
-}
-
 /*
  * web  "*"              "/"     blue 90 [9001, 9002]  green 0 [9002]  canary 10 [9003, [::1]:9001]
  *                               sticky cookie, override header, guard blue -> canary
@@ -201,7 +172,7 @@ static void test_from_conf(void)
     size_t i, j;
     int ids = 1, src = 1;
 
-    test_conf_free(c); /* the snapshot must not point into the conf */
+    conf_free(c); /* the snapshot must not point into the conf */
     ok(s != NULL, "snap_from_conf builds the sample conf");
     if (s == NULL)
         return;
@@ -317,7 +288,7 @@ static void test_from_conf_invalid(void)
     ok(s != NULL && snap_match(s, "a", 1, "/", 1) == -1, "an empty snapshot matches nothing");
     snap_unref(s);
     c->n_routes = 1;
-    test_conf_free(c);
+    conf_free(c);
 }
 
 static void test_with_weights(void)
@@ -330,7 +301,7 @@ static void test_with_weights(void)
     size_t i, j;
     int same_other = 1, fresh_strings = 1;
 
-    test_conf_free(c);
+    conf_free(c);
     if (old == NULL) {
         ok(0, "snap_from_conf");
         return;
@@ -410,7 +381,7 @@ static void test_refcount(void)
     struct conf *c = sample_conf();
     struct snap *s = snap_from_conf(c, 1, 1, 0);
 
-    test_conf_free(c);
+    conf_free(c);
     if (s == NULL) {
         ok(0, "snap_from_conf");
         return;
@@ -434,7 +405,7 @@ static void test_indices(void)
     struct snap *s = snap_from_conf(c, 1, 1, 0);
     static const char name[] = "canaryXYZ";
 
-    test_conf_free(c);
+    conf_free(c);
     if (s == NULL) {
         ok(0, "snap_from_conf");
         return;
@@ -495,7 +466,7 @@ static struct snap *match_snap(void)
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         add_track(add_route(c, routes[i].name, routes[i].host, routes[i].prefix), "blue", 1, s1);
     s = snap_from_conf(c, 1, 1, 0);
-    test_conf_free(c);
+    conf_free(c);
     return s;
 }
 
@@ -561,7 +532,7 @@ static void test_match(void)
         add_track(add_route(c, "only", "api.example.com", "/v1/"), "blue", 1, s1);
         add_track(add_route(c, "wild", "*.example.net", "/"), "blue", 1, s1);
         s = snap_from_conf(c, 1, 1, 0);
-        test_conf_free(c);
+        conf_free(c);
         ok(s != NULL && snap_match(s, "api.example.com", 15, "/v1/x", 5) == 0, "exact match");
         ok(s != NULL && snap_match(s, "api.example.com", 15, "/v2/x", 5) == -1,
            "host matches, prefix does not: -1");
