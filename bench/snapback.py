@@ -48,8 +48,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from procs import LOOPBACK, free_port, kill, start_origin, start_redis, wait_port  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-LOOPBACK = "127.0.0.1"
 ORIGINS = {"blue": 0, "canary": 1}
 BASE_DELAY_MS = 10
 
@@ -184,56 +186,7 @@ def read_records(path):
 
 
 # ---------------------------------------------------------------------------
-# processes (all stopped by PID)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def kill(proc, sig=signal.SIGTERM):
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def wait_port(port, proc, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process {proc.args[0]} exited with {proc.returncode}")
-        with contextlib.suppress(OSError):
-            with socket.create_connection((LOOPBACK, port), timeout=0.5):
-                return
-        time.sleep(0.02)
-    raise RuntimeError(f"port {port} did not open")
-
-
-def start_origin(binary, name, procs):
-    p = subprocess.Popen([binary, "-p", "0", "-a", LOOPBACK, "-n", name],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         stdin=subprocess.DEVNULL)
-    procs.append(p)
-    line = b""
-    deadline = time.monotonic() + 10
-    while not line.endswith(b"\n") and time.monotonic() < deadline:
-        r, _, _ = select.select([p.stdout], [], [], 0.1)
-        if r:
-            ch = os.read(p.stdout.fileno(), 64)
-            if not ch:
-                break
-            line += ch
-    m = re.match(rb"ready (\d+)", line)
-    if not m:
-        raise RuntimeError(f"origin {name}: {line!r}")
-    return p, int(m.group(1))
+# origins' fault modes (the processes, all stopped by PID: bench/procs.py)
 
 
 def origin_mode(port, query):
@@ -248,17 +201,6 @@ def origin_mode(port, query):
             data += ch
     if not data.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(f"origin {port} /__mode?{query}: {data[:80]!r}")
-
-
-def start_redis(tmp, procs):
-    port = free_port()
-    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", LOOPBACK, "--save", "",
-                          "--appendonly", "no", "--dir", str(tmp)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         stdin=subprocess.DEVNULL)
-    procs.append(p)
-    wait_port(port, p)
-    return port
 
 
 def write_conf(path, port, blue, canary, redis_port, prefix, instance, weight, shield, workers):
