@@ -2,14 +2,17 @@
 """Profile one proxy on one bench test (the instrument behind bench/README.md's log).
 
   bench/prof.py [--proxy cutover|nginx|haproxy|nghttpx] [--test h2c|h1|h2tls|h1-64k|h2c-64k]
-                [--callgrind] [-n REQUESTS] [--repeat K]
+                [--callgrind | --strace | --perf] [-n REQUESTS] [--repeat K]
 
 Same origins, configs and CPU placement as bench/peers.py. Without --callgrind it
 prints proxy CPU microseconds per request (from /proc, over the process tree) for
 K runs of -n requests each, interleavable by hand with another proxy. With
 --callgrind the proxy runs under valgrind (callgrind) and the script prints
 instructions per request and the top functions (inclusive and self), from
-callgrind_annotate. Everything listens on 127.0.0.1 and is stopped by PID.
+callgrind_annotate. With --strace: system calls per request. With --perf: self
+time by symbol, kernel included (perf record -e cpu-clock -g over the proxy's
+process tree; perf report --children on the output file gives call-chain
+totals). Everything listens on 127.0.0.1 and is stopped by PID.
 """
 
 import argparse
@@ -57,6 +60,8 @@ def main():
     ap.add_argument("--test", default="h2c")
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--strace", action="store_true", help="syscalls per request (strace -c)")
+    ap.add_argument("--perf", action="store_true",
+                    help="where the CPU time goes, user and kernel (perf record -e cpu-clock)")
     ap.add_argument("-n", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cutover", default=str(peers.ROOT / "build/release/cutover"))
@@ -122,6 +127,23 @@ def main():
                 f = l.split()
                 if len(f) >= 5 and f[3].isdigit():
                     print(f"  {int(f[3]) / max(1, r['ok']):6.2f}  {f[-1]}")
+        elif a.perf:
+            load(test, proxy, 20000, tmp)
+            pids = ",".join(str(x) for x in peers.tree(proxy.pid))
+            pr = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "20000",
+                                   "-g", "-o", a.out, "-p", pids],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            r = load(test, proxy, n, tmp)
+            pr.send_signal(2)
+            pr.wait(timeout=60)
+            out = subprocess.run(["perf", "report", "-i", a.out, "--no-children", "--stdio",
+                                  "-g", "none", "--percent-limit", "0.7", "--sort", "sym"],
+                                 capture_output=True, text=True).stdout
+            print(f"{a.proxy} {a.test}: {r['ok']} ok; self time by symbol ([k] kernel):")
+            for l in out.splitlines():
+                if l.strip() and not l.startswith("#"):
+                    print("  " + l.strip())
         else:
             for i in range(a.repeat):
                 pids = peers.tree(proxy.pid)

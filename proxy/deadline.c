@@ -16,7 +16,7 @@ static void add_ms(struct deadline *d, uint64_t ms)
 
 void deadline_arm(struct deadline *d, unsigned ms)
 {
-    d->due_ms = cut_now_ms() + ms;
+    d->due_ms = cut_now_cached_ms() + ms;
     if (d->at_ms != 0 && d->at_ms <= d->due_ms)
         return; /* fires first, then re-arms for the rest */
     add_ms(d, ms);

@@ -83,6 +83,8 @@ void cut_bug(const char *file, int line, const char *what)
     abort();
 }
 
+_Thread_local uint64_t cut_clock_us = CUT_CLOCK_OFF;
+
 uint64_t cut_now_ms(void)
 {
     struct timespec ts;

@@ -42,4 +42,44 @@ uint64_t cut_now_ms(void);
 /* Monotonic microseconds. */
 uint64_t cut_now_us(void);
 
+/*
+ * The clock of the current batch: inside a socket callback (sock.c brackets
+ * each one with cut_clock_enter/leave) the first call reads the clock and the
+ * others reuse it, as nginx's and HAProxy's loop-cached time does; outside
+ * one it is cut_now_us(). For per-request stamps and deadlines, where one
+ * clock_gettime per stamp (about 46 ns each here) was 3 % of an h2 request.
+ */
+#define CUT_CLOCK_OFF UINT64_MAX
+extern _Thread_local uint64_t cut_clock_us; /* OFF: no batch; 0: not read yet */
+
+static inline uint64_t cut_now_cached_us(void)
+{
+    uint64_t t = cut_clock_us;
+    if (t != 0 && t != CUT_CLOCK_OFF)
+        return t;
+    uint64_t now = cut_now_us();
+    if (t == 0)
+        cut_clock_us = now;
+    return now;
+}
+
+static inline uint64_t cut_now_cached_ms(void)
+{
+    return cut_now_cached_us() / 1000u;
+}
+
+/* Opens a batch; returns what cut_clock_leave() restores. */
+static inline uint64_t cut_clock_enter(void)
+{
+    uint64_t saved = cut_clock_us;
+    cut_clock_us = 0;
+    return saved;
+}
+
+/* Closes it; an enclosing batch reads the clock again (time has passed). */
+static inline void cut_clock_leave(uint64_t saved)
+{
+    cut_clock_us = saved == CUT_CLOCK_OFF ? CUT_CLOCK_OFF : 0;
+}
+
 #endif

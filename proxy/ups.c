@@ -219,7 +219,7 @@ void ups_release(struct ups_conn *c, int reusable, unsigned idle_ms)
     }
     c->n_requests++;
     c->state = UPS_IDLE;
-    c->idle_since_ms = cut_now_ms();
+    c->idle_since_ms = cut_now_cached_ms();
     c->prev = NULL;
     c->next = p->idle;
     if (p->idle != NULL)

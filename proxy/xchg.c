@@ -208,7 +208,7 @@ struct xchg *xchg_new(struct worker *w, const struct front_ops *ops, void *front
     x->req.content_length = -1;
     x->req.http_minor = 1;
     x->route = x->track = -1;
-    x->t0_us = cut_now_us();
+    x->t0_us = cut_now_cached_us();
     return x;
 }
 
@@ -257,7 +257,7 @@ static void access_log(struct xchg *x)
         .bytes_in = x->bytes_in,
         .bytes_out = x->bytes_out,
         .upstream_us = x->t_up_us ? (int64_t)(x->t_up_us - x->t_sent_us) : -1,
-        .total_us = cut_now_us() - x->t0_us,
+        .total_us = cut_now_cached_us() - x->t0_us,
         .proto = x->proto == XCHG_H2 ? "HTTP/2" : x->req.http_minor ? "HTTP/1.1" : "HTTP/1.0",
         .tls = x->req.tls,
         .forced = (x->flags & XF_FORCED) != 0,
@@ -911,7 +911,7 @@ static void outlier_update(struct xchg *x, int failed)
     struct ups_pool *p = w->pools[x->server->id];
     const struct snap_route *r = &x->snap->routes[x->route];
     const struct snap_track *t = &r->tracks[x->track];
-    uint64_t now = cut_now_ms();
+    uint64_t now = cut_now_cached_ms();
     unsigned ejected = 0, ok = 0;
     if (failed) {
         for (size_t i = 0; i < t->n_servers; i++) {
@@ -1068,7 +1068,7 @@ static void up_ready(struct xchg *x)
 {
     x->flags |= XF_CONNECTED;
     x->t_up_us = 0;
-    x->t_sent_us = cut_now_us();
+    x->t_sent_us = cut_now_cached_us();
     x->flags &= ~(XF_UP_DONE | XF_RECORDED);
     up_attach_output(x); /* watermarks and callbacks were set once, at connect (ups.c) */
     arm(x, x->snap->timeouts.upstream_ms);
@@ -1421,7 +1421,7 @@ static int up_head(struct xchg *x, struct evbuffer *in, int eof)
             evbuffer_drain(in, (size_t)n); /* interim response: skip it */
             continue;
         }
-        x->t_up_us = cut_now_us();
+        x->t_up_us = cut_now_cached_us();
         x->status = resp.status;
         enum h1p_body body = h1p_response_body(&resp, (x->flags & XF_IS_HEAD) != 0);
         if (resp.status >= 500 && shield_possible(x)) {

@@ -4,9 +4,10 @@
  * watermark (suspend and resume), writes in order with the write callback at
  * the low watermark, the write timeout, sock_free from inside a callback,
  * connect success and refusal (reported from the loop, never from the call),
- * direct writes. TLS is covered end to end (tests/e2e/test_26_sock.py).
+ * direct writes, the clock batch around each callback. TLS is covered end to end (tests/e2e/test_26_sock.py).
  */
 #include "../../proxy/sock.h"
+#include "../../proxy/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -303,6 +304,55 @@ static void test_connect(void)
     event_base_free(base);
 }
 
+/* The read callback stamps twice with a sleep between: one batch, one time. */
+struct clk {
+    int reads;
+    uint64_t a, b, inner;
+};
+
+static void on_rd_clock(struct sock *s, void *arg)
+{
+    struct clk *c = arg;
+    struct evbuffer *in = sock_input(s);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    c->a = cut_now_cached_us();
+    usleep(3000);
+    c->b = cut_now_cached_us();
+    uint64_t saved = cut_clock_enter(); /* a nested batch reads the clock anew */
+    c->inner = cut_now_cached_us();
+    cut_clock_leave(saved);
+    c->reads++;
+}
+
+static void test_clock_batch(void)
+{
+    struct event_base *base = event_base_new();
+    int sv[2];
+    struct clk c = {0};
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    nonblock(sv[0]);
+    struct sock *s = sock_new(base, sv[0], NULL);
+    sock_setcb(s, on_rd_clock, NULL, NULL, &c);
+    sock_enable(s, EV_READ);
+    uint64_t t0 = cut_now_cached_us();
+    usleep(2000);
+    ok(cut_now_cached_us() >= t0 + 2000, "outside a callback the clock is read every time");
+    ok(write(sv[1], "x", 1) == 1, "peer wrote");
+    run_until(base, &c.reads, 2.0);
+    ok(c.reads == 1, "read callback ran");
+    ok(c.a == c.b && c.a >= t0 + 2000, "one clock read per callback (%llu, %llu)",
+       (unsigned long long)c.a, (unsigned long long)c.b);
+    ok(c.inner >= c.a + 3000, "a nested batch reads the clock again");
+    uint64_t after = cut_now_cached_us();
+    usleep(2000);
+    ok(after >= c.b && cut_now_cached_us() >= after + 2000, "after the callback: no batch");
+    ok(cut_clock_us == CUT_CLOCK_OFF, "the batch is closed (%llu)",
+       (unsigned long long)cut_clock_us);
+    sock_free(s);
+    close(sv[1]);
+    event_base_free(base);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -312,5 +362,6 @@ int main(void)
     subtest("write timeout", test_write_timeout);
     subtest("sock_free inside a callback", test_free_inside_callback);
     subtest("connect, direct writes", test_connect);
+    subtest("one clock read per callback", test_clock_batch);
     return done_testing();
 }
