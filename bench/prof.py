@@ -2,7 +2,7 @@
 """Profile one proxy on one bench test (the instrument behind bench/README.md's log).
 
   bench/prof.py [--proxy cutover|nginx|haproxy|nghttpx] [--test h2c|h1|h2tls|h1-64k|h2c-64k]
-                [--callgrind | --strace | --perf] [-n REQUESTS] [--repeat K]
+                [--callgrind | --strace | --perf | --floor] [-n REQUESTS] [--repeat K]
 
 Same origins, configs and CPU placement as bench/peers.py. Without --callgrind it
 prints proxy CPU microseconds per request (from /proc, over the process tree) for
@@ -12,7 +12,11 @@ instructions per request and the top functions (inclusive and self), from
 callgrind_annotate. With --strace: system calls per request. With --perf: self
 time by symbol, kernel included (perf record -e cpu-clock -g over the proxy's
 process tree; perf report --children on the output file gives call-chain
-totals). Everything listens on 127.0.0.1 and is stopped by PID.
+totals). With --floor, no proxy: bench/floor.c does the upstream half of the
+test alone (one request head sent, one response read, per request, on as many
+keep-alive origin connections as the proxy would hold), pinned where the proxy
+would be: the CPU per request any proxy with HTTP/1.1 upstreams pays at least.
+Everything listens on 127.0.0.1 and is stopped by PID.
 """
 
 import argparse
@@ -62,6 +66,9 @@ def main():
     ap.add_argument("--strace", action="store_true", help="syscalls per request (strace -c)")
     ap.add_argument("--perf", action="store_true",
                     help="where the CPU time goes, user and kernel (perf record -e cpu-clock)")
+    ap.add_argument("--floor", action="store_true",
+                    help="no proxy: bench/floor.c's upstream half alone (one send, one recv "
+                         "per request on as many origin connections), CPU per request")
     ap.add_argument("-n", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cutover", default=str(peers.ROOT / "build/release/cutover"))
@@ -74,6 +81,17 @@ def main():
     origins = peers.Origins(tmp)
     proxy = None
     try:
+        if a.floor:
+            exe = tmp / "floor"
+            subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe),
+                            str(peers.ROOT / "bench/floor.c")], check=True)
+            conns = "32" if test[3] == "h1" else "160"  # wrk -c32; h2load -c16 -m10
+            for i in range(a.repeat):
+                cp = subprocess.run(["taskset", "-c", peers.PROXY_CPU, str(exe), str(origins.blue),
+                                     str(origins.canary), test[4], conns, str(n)],
+                                    capture_output=True, text=True, timeout=300)
+                print((cp.stdout + cp.stderr).strip(), flush=True)
+            return
         if a.callgrind:
             # Proxy.__init__ pins with taskset; put valgrind between.
             orig = peers.start
