@@ -19,6 +19,12 @@ summed over the proxy's process tree, divided by 2xx responses), the proxy's CPU
 utilisation, latency percentiles, peak RSS (VmHWM summed over the tree, reset before
 each test through /proc/PID/clear_refs) and the split the origins saw (their access
 log lines). Medians over rounds, with min-max.
+
+The floor: each round also runs bench/floor.c pinned to CPU 0 with no proxy, doing
+the upstream half of each test alone (one request head sent, one response read, per
+request, on as many keep-alive origin connections as the proxies hold). Its CPU per
+request is what any proxy with HTTP/1.1 upstreams pays at least; the summary sets
+each ratio against it.
 """
 
 import argparse
@@ -48,7 +54,11 @@ LAT_CLIENTS, LAT_RPS_EACH = 50, 100          # 5000 requests/s offered in total
 
 PROXIES = ("cutover", "nginx", "haproxy", "nghttpx")
 LABEL = {"cutover": "**cutover**", "nginx": "nginx", "haproxy": "HAProxy",
-         "nghttpx": "nghttpx", "direct": "direct (no proxy)"}
+         "nghttpx": "nghttpx", "direct": "direct (no proxy)",
+         "floor": "floor (upstream half alone)"}
+# the floor's connections and requests per test (h2tls: the same upstream work as h2c)
+FLOOR = {"h1": (32, 200000), "h2c": (160, 200000), "h2tls": (160, 200000),
+         "h1-64k": (32, 30000), "h2c-64k": (160, 30000)}
 
 # name, title, tool, protocol, path
 TESTS = (
@@ -502,7 +512,30 @@ def median_or_none(vals):
     return statistics.median(vals) if vals else None
 
 
-def report(results, direct, args, scaling):
+def build_floor(tmp):
+    exe = tmp / "floor"
+    cp = subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe),
+                         str(BENCH / "floor.c")], capture_output=True, text=True)
+    if cp.returncode != 0:
+        PROBLEMS.append(f"bench/floor.c did not build: {cp.stderr.strip()[:300]}")
+        return None
+    return exe
+
+
+def run_floor(exe, test, origins):
+    """CPU µs per request of bench/floor.c, pinned where the proxy would be."""
+    conns, n = FLOOR[test[0]]
+    argv = ["taskset", "-c", PROXY_CPU, str(exe), str(origins.blue), str(origins.canary),
+            test[4], str(conns), str(n)]
+    cp = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    m = re.search(r"([0-9.]+) us/request \(user ([0-9.]+), sys ([0-9.]+)\)", cp.stdout)
+    if cp.returncode != 0 or not m:
+        PROBLEMS.append(f"floor {test[0]}: {' '.join(argv)}: {(cp.stdout + cp.stderr)[:300]}")
+        return None
+    return {"cpu_us": float(m.group(1)), "user": float(m.group(2)), "sys": float(m.group(3))}
+
+
+def report(results, direct, args, scaling, floor=None):
     """results[(proxy, test)] = [round dicts]"""
     lines = []
     cpu_model = "?"
@@ -583,9 +616,19 @@ def report(results, direct, args, scaling):
                          f"{sum(r['errors'] for r in d)} | "
                          f"{median_or_none([r['others0'] for r in d]):.0f} / "
                          f"{median_or_none([r['others1'] for r in d]):.0f} |")
+        fl = (floor or {}).get(tname)
+        if fl:
+            lines.append(f"| {LABEL['floor']} | | {med_span([r['cpu_us'] for r in fl], f_us)} | "
+                         f"| | | | | | | | |")
     lines.append("\n### Summary: cutover's CPU per request against the best peer\n")
-    lines.append("| test | cutover µs/req | best peer | its µs/req | ratio | target |")
-    lines.append("| --- | --- | --- | --- | --- | --- |")
+    lines.append("**floor**: bench/floor.c's CPU per request for the upstream half alone "
+                 "(the least any proxy with HTTP/1.1 upstreams can spend); **floor ratio**: "
+                 "floor / best peer, the ratio a proxy would reach if everything else it does "
+                 "were free; **above floor**: CPU per request beyond the floor, cutover vs "
+                 "the best peer.\n")
+    lines.append("| test | cutover µs/req | best peer | its µs/req | ratio | target | floor µs/req "
+                 "| floor ratio | above floor: cutover / best peer |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     targets = {"h2c": 0.7, "h2tls": 0.7, "h1": 1.0, "h1-64k": 1.0, "h2c-64k": 1.0}
     for test in TESTS:
         tname = test[0]
@@ -608,8 +651,13 @@ def report(results, direct, args, scaling):
                 + f" ({f_ms(cp)} vs {f_ms(hp)} ms)"
         else:
             ok = f"≤ {tgt:.1f}×: " + ("met" if c / best[0] <= tgt else "**not met**")
+        fm = median_or_none([r["cpu_us"] for r in (floor or {}).get(tname, [])])
+        fcells = "| | |"
+        if fm is not None:
+            fcells = (f"{f_us(fm)} | {fm / best[0]:.2f}× | {f_us(c - fm)} / "
+                      f"{f_us(best[0] - fm)} |")
         lines.append(f"| {tname} | {f_us(c)} | {LABEL[best[1]]} | {f_us(best[0])} | "
-                     f"{c / best[0]:.2f}× | {ok} |")
+                     f"{c / best[0]:.2f}× | {ok} | {fcells}")
     if scaling:
         lines.append("\n### cutover, workers = 1 vs 2 (no pinning: proxy, generator and origins "
                      "share both CPUs)\n")
@@ -719,7 +767,7 @@ def main():
 
     tmp = Path(tempfile.mkdtemp(prefix="cutover-peers-"))
     (tmp / "tmp").mkdir()
-    results, direct, scaling = {}, {}, {}
+    results, direct, scaling, floor = {}, {}, {}, {}
     t_start = time.monotonic()
     try:
         origins = Origins(tmp)
@@ -739,7 +787,16 @@ def main():
                     direct.setdefault(test[0], []).append(r)
                     log(f"  direct     {test[0]:8} {r['rps']:9.0f} req/s"
                         + (f"  p99 {r['p99'] / 1000:.2f} ms" if r.get("p99") else ""))
+        floor_exe = build_floor(tmp)
         for rnd in range(args.rounds):
+            if floor_exe:
+                for test in TESTS:
+                    if test[0] in FLOOR and test[0] in args.tests:
+                        r = run_floor(floor_exe, test, origins)
+                        if r:
+                            floor.setdefault(test[0], []).append(r)
+                            log(f"  floor      {test[0]:8} {r['cpu_us']:6.2f} us/req "
+                                f"(user {r['user']:.2f}, sys {r['sys']:.2f})")
             k = rnd % len(args.proxies)
             order = args.proxies[k:] + args.proxies[:k]
             log(f"peers: round {rnd + 1}/{args.rounds}: {', '.join(order)} "
@@ -805,7 +862,7 @@ def main():
             log(f"peers: temp dir kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    text = report(results, direct, args, scaling)
+    text = report(results, direct, args, scaling, floor)
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,7 +494,17 @@ static void *worker_main(void *arg)
 
 int worker_run(struct worker *w)
 {
+    /*
+     * Signals are the main thread's (main.c's reload, drain, log reopen): a
+     * worker starts with every asynchronous signal blocked, so none lands on
+     * a worker thread (where a sanitizer's runtime may hold it back, and two
+     * close together could merge into one).
+     */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     int e = pthread_create(&w->thread, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return e ? -e : 0;
 }
 

@@ -1,6 +1,7 @@
 """SIGHUP: a valid file applies to new requests without dropping
 connections; an invalid one is refused and the old config stays."""
 
+import os
 import signal
 import time
 
@@ -127,4 +128,38 @@ def test_sighup_repeated_quickly(cutover, origins):
                                 workers=2))
             p.signal(signal.SIGHUP)
             assert c.request("GET", "/").status == 200
+    assert p.alive()
+
+
+def sig_mask(status):
+    """SigBlk of a /proc/PID/task/TID/status text, as an int."""
+    for line in status.splitlines():
+        if line.startswith("SigBlk:"):
+            return int(line.split()[1], 16)
+    raise AssertionError("no SigBlk line")
+
+
+def test_signals_are_the_main_threads(cutover, origins):
+    """Workers start with signals blocked, so reload/drain/reopen signals always
+    reach the main thread; SIGHUPs sent right after start, spaced out, each give
+    exactly one reload."""
+    blue = origins("blue")
+    p = cutover(tracks=[track("blue", 1, blue)], workers=3)
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{p.pid}/task"))
+    assert len(tids) >= 4, tids  # main + 3 workers
+    for tid in tids:
+        mask = sig_mask(open(f"/proc/{p.pid}/task/{tid}/status").read())
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+            blocked = bool(mask >> (sig - 1) & 1)
+            if tid == p.pid:
+                assert not blocked, f"main thread blocks {sig!r}"
+            else:
+                assert blocked, f"thread {tid} does not block {sig!r} (SigBlk {mask:x})"
+    for _ in range(5):
+        p.signal(signal.SIGHUP)
+        time.sleep(0.15)
+    deadline = time.monotonic() + 5
+    while p.stderr_text().count("configuration reloaded") < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert p.stderr_text().count("configuration reloaded") == 5, p.stderr_text()
     assert p.alive()
