@@ -145,6 +145,11 @@ def test_signals_are_the_main_threads(cutover, origins):
     exactly one reload."""
     blue = origins("blue")
     p = cutover(tracks=[track("blue", 1, blue)], workers=3)
+    # the listeners are up before the worker threads start: wait for the last one
+    deadline = time.monotonic() + 10
+    while " started: " not in p.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert " started: " in p.stderr_text()
     tids = sorted(int(t) for t in os.listdir(f"/proc/{p.pid}/task"))
     assert len(tids) >= 4, tids  # main + 3 workers
     for tid in tids:
