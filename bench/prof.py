@@ -45,8 +45,8 @@ def load(test, target, n, tmp):
     return r
 
 
-def user_sys(pids):
-    u = k = 0
+def user_sys(pids, faults=False):
+    u = k = f = 0
     for pid in pids:
         try:
             raw = Path(f"/proc/{pid}/stat").read_text()
@@ -55,7 +55,8 @@ def user_sys(pids):
         rest = raw[raw.rindex(")") + 2:].split()
         u += int(rest[11])
         k += int(rest[12])
-    return u, k
+        f += int(rest[7])  # minflt
+    return (u, k, f) if faults else (u, k)
 
 
 def main():
@@ -165,13 +166,14 @@ def main():
         else:
             for i in range(a.repeat):
                 pids = peers.tree(proxy.pid)
-                u0, k0 = user_sys(pids)
+                u0, k0, f0 = user_sys(pids, faults=True)
                 r = load(test, proxy, n, tmp)
-                u1, k1 = user_sys(pids)
+                u1, k1, f1 = user_sys(pids, faults=True)
                 per = 1e6 / peers.HZ / max(1, r["ok"])
                 print(f"{a.proxy} {a.test}: {r['ok']} ok, {r['errors']} errors, "
                       f"{r['ok'] / r['secs']:.0f} req/s, {(u1 - u0 + k1 - k0) * per:.2f} us/request "
-                      f"(user {(u1 - u0) * per:.2f}, sys {(k1 - k0) * per:.2f})", flush=True)
+                      f"(user {(u1 - u0) * per:.2f}, sys {(k1 - k0) * per:.2f}), "
+                      f"{(f1 - f0) / max(1, r['ok']):.2f} page faults/request", flush=True)
     finally:
         if proxy:
             proxy.stop()
