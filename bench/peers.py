@@ -522,9 +522,9 @@ def build_floor(tmp):
     return exe
 
 
-def run_floor(exe, test, origins):
+def run_floor(exe, test, origins, n=0):
     """CPU µs per request of bench/floor.c, pinned where the proxy would be."""
-    conns, n = FLOOR[test[0]]
+    conns, n = FLOOR[test[0]][0], n or FLOOR[test[0]][1]
     argv = ["taskset", "-c", PROXY_CPU, str(exe), str(origins.blue), str(origins.canary),
             test[4], str(conns), str(n)]
     cp = subprocess.run(argv, capture_output=True, text=True, timeout=120)

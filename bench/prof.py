@@ -83,15 +83,19 @@ def main():
     proxy = None
     try:
         if a.floor:
-            exe = tmp / "floor"
-            subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(exe),
-                            str(peers.ROOT / "bench/floor.c")], check=True)
-            conns = "32" if test[3] == "h1" else "160"  # wrk -c32; h2load -c16 -m10
+            exe = peers.build_floor(tmp)
+            if exe is None:
+                print(peers.PROBLEMS[-1])
+                return
             for i in range(a.repeat):
-                cp = subprocess.run(["taskset", "-c", peers.PROXY_CPU, str(exe), str(origins.blue),
-                                     str(origins.canary), test[4], conns, str(n)],
-                                    capture_output=True, text=True, timeout=300)
-                print((cp.stdout + cp.stderr).strip(), flush=True)
+                r = peers.run_floor(exe, test, origins, a.n)
+                if r is None:
+                    print(peers.PROBLEMS[-1])
+                    return
+                print(f"floor {a.test}: {a.n or peers.FLOOR[a.test][1]} requests on "
+                      f"{peers.FLOOR[a.test][0]} connections: "
+                      f"{r['cpu_us']:.2f} us/request (user {r['user']:.2f}, sys {r['sys']:.2f})",
+                      flush=True)
             return
         if a.callgrind:
             # Proxy.__init__ pins with taskset; put valgrind between.
