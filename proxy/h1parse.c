@@ -749,6 +749,7 @@ ssize_t h1p_parse_response(const char *buf, size_t len, size_t max_head, struct 
     resp->content_length = f.content_length;
     resp->chunked = 0;
     resp->keep_alive = !f.conn_close && (minor == 1 || f.conn_keep_alive);
+    resp->other_coding = 0;
     if (f.n_te_elems > 0) {
         /* Transfer-Encoding overrides Content-Length (RFC 9112 6.3 3.); suspect
          * framing closes the connection after this response. */
@@ -763,6 +764,7 @@ ssize_t h1p_parse_response(const char *buf, size_t len, size_t max_head, struct 
             resp->keep_alive = 0; /* until close */
         else
             resp->chunked = 1;
+        resp->other_coding = minor == 0 || f.n_te_elems != 1 || !f.te_last_chunked;
     }
     resp->n_headers = f.n;
     resp->error = H1P_OK;

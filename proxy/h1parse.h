@@ -85,6 +85,7 @@ struct h1p_response {
     int64_t content_length; /* -1: none, or overridden by Transfer-Encoding */
     int chunked;            /* final transfer coding is chunked */
     int keep_alive;         /* per version and Connection tokens; 0 after suspect framing */
+    int other_coding;       /* Transfer-Encoding other than just "chunked" in HTTP/1.1 */
     size_t n_headers;
     enum h1p_error error;
     const char *reason;
@@ -121,7 +122,10 @@ ssize_t h1p_parse_request(const char *buf, size_t len, const struct h1p_limits *
  * 1xx heads are complete heads without a body: the caller skips them and parses
  * again after them. Transfer-Encoding overrides Content-Length (and keep_alive is
  * cleared, RFC 9112 6.3); a final coding other than chunked, or Transfer-Encoding
- * in HTTP/1.0, means the body runs until close.
+ * in HTTP/1.0, means the body runs until close. <resp>->other_coding flags every
+ * Transfer-Encoding but a lone "chunked" in HTTP/1.1: the body then carries a
+ * coding that undoing the chunked framing does not remove (or faulty framing,
+ * RFC 9112 6.1), which a proxy can't pass on once it drops the hop-by-hop field.
  */
 ssize_t h1p_parse_response(const char *buf, size_t len, size_t max_head, struct h1p_response *resp,
                            struct h1p_header *hdrs, size_t max);

@@ -1411,9 +1411,13 @@ static int up_head(struct xchg *x, struct evbuffer *in, int eof)
             }
             return 0;
         }
-        if (n < 0 || resp.status == 101) {
+        /* a transfer coding other than chunked can't be passed on: its field is
+         * hop-by-hop and the proxy does not decode it (nginx answers 502 too) */
+        if (n < 0 || resp.status == 101 || resp.other_coding) {
             cut_log(CUT_DEBUG, "w=%u bad response from %s: %s", x->w->id, x->server->name,
-                    n < 0 ? resp.reason : "101 without an upgrade");
+                    n < 0                ? resp.reason
+                    : resp.status == 101 ? "101 without an upgrade"
+                                         : "transfer coding other than chunked");
             up_failed(x, xchg_err_bad_response);
             return -1;
         }

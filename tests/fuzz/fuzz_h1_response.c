@@ -61,7 +61,8 @@ static int same(const char *ba, ssize_t ra, const struct h1p_response *a,
     if (a->minor != b->minor || a->status != b->status ||
         a->reason_phrase - ba != b->reason_phrase - bb ||
         a->reason_phrase_len != b->reason_phrase_len || a->content_length != b->content_length ||
-        a->chunked != b->chunked || a->keep_alive != b->keep_alive || a->n_headers != b->n_headers)
+        a->chunked != b->chunked || a->keep_alive != b->keep_alive ||
+        a->other_coding != b->other_coding || a->n_headers != b->n_headers)
         return 0;
     for (size_t i = 0; i < a->n_headers; i++)
         if (ha[i].name - ba != hb[i].name - bb || ha[i].name_len != hb[i].name_len ||

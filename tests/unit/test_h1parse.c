@@ -761,6 +761,27 @@ static void test_responses(void)
     in = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
     ret = h1p_parse_response(guarded(in, strlen(in)), strlen(in), 8192, &r, h, 1);
     ok(ret == -1 && r.error == H1P_TOO_MANY_HEADERS, "response fields over <max>");
+
+    /* other_coding: every Transfer-Encoding but a lone "chunked" in HTTP/1.1 */
+    static const struct {
+        const char *in;
+        int want;
+    } codings[] = {
+        {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\nContent-Length: 7\r\n\r\n", 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", 1},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 1},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 1},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, identity\r\n\r\n", 1},
+        {"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 1},
+    };
+    for (size_t i = 0; i < sizeof(codings) / sizeof(codings[0]); i++) {
+        in = codings[i].in;
+        ret = h1p_parse_response(guarded(in, strlen(in)), strlen(in), 8192, &r, h, MAXH);
+        ok(ret > 0 && r.other_coding == codings[i].want, "other_coding case %zu: %d", i,
+           codings[i].want);
+    }
 }
 
 /* ---- chunked ---- */
