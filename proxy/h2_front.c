@@ -117,6 +117,7 @@ struct h2f_conn {
     unsigned goaway : 1;      /* final GOAWAY submitted */
     unsigned any_drained : 1; /* some stream has <drained> set */
     unsigned in_hblock : 1;   /* a HEADERS block awaits its CONTINUATION */
+    unsigned greeted : 1;     /* a session_send ran: our SETTINGS are out */
     unsigned tmode : 2;       /* what <timer> is armed for: enum h2f_tmode */
 };
 
@@ -224,6 +225,21 @@ static int h2f_name_is(const uint8_t *name, size_t len, const char *lit, size_t 
 }
 #define H2F_NAME_IS(n, l, lit) h2f_name_is((n), (l), (lit), sizeof(lit) - 1)
 
+/*
+ * What nghttp2 lets through in a request target that HTTP/1.1 cannot carry
+ * (h1parse.c refuses both): a fragment in :path, which an origin would cut
+ * off where the routing did not (HAProxy's CVE-2023-45539), and userinfo in
+ * :authority or Host (RFC 9113 8.3.1). nghttp2 has checked every other byte.
+ */
+static int h2f_bad_target(const uint8_t *name, size_t namelen, const uint8_t *v, size_t vlen)
+{
+    if (H2F_NAME_IS(name, namelen, ":path"))
+        return memchr(v, '#', vlen) != NULL;
+    if (H2F_NAME_IS(name, namelen, ":authority") || H2F_NAME_IS(name, namelen, "host"))
+        return memchr(v, '@', vlen) != NULL;
+    return 0;
+}
+
 /* ---- streams ---------------------------------------------------------- */
 
 static struct h2f_stream *h2f_stream_new(struct h2f_conn *c, int32_t id)
@@ -291,8 +307,10 @@ static void h2f_stream_begin(struct h2f_stream *s, int end_stream)
     if (end_stream)
         s->req_ended = 1;
 
+    if (s->err_status == 0 && req->method_len == 7 && memcmp(req->method, "CONNECT", 7) == 0)
+        s->err_status = 501; /* no tunnels, as over HTTP/1.1 */
     if (s->err_status == 0 && (req->method == NULL || req->path == NULL))
-        s->err_status = 400; /* CONNECT, or a request nghttp2 let through without :path */
+        s->err_status = 400; /* a request nghttp2 let through without :path */
     if (req->authority == NULL) {
         for (i = 0; i < req->n_hdrs; i++) {
             if (req->hdrs[i].name_len == 4 && strncasecmp(req->hdrs[i].name, "host", 4) == 0) {
@@ -732,6 +750,10 @@ static int h2f_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const 
         s->err_status = 431;
         return 0;
     }
+    if (h2f_bad_target(name, namelen, value, valuelen)) {
+        s->err_status = 400;
+        return 0;
+    }
     if (namelen > 0 && name[0] == ':') {
         const char **dst = NULL;
         size_t *dlen = NULL;
@@ -887,6 +909,28 @@ static int h2f_on_error(nghttp2_session *ng, int code, const char *msg, size_t l
 
 /* ---- connection I/O --------------------------------------------------- */
 
+/*
+ * nghttp2 ends a session without a GOAWAY when a header block runs past its
+ * CONTINUATION limit (CVE-2024-27316 class): say why before closing (RFC 9113
+ * 5.4.1), best effort: plain TCP writes it at once, TLS loses it with the
+ * close. The output holds whole frames only (h2f_on_send takes all or none).
+ * A flood in the first read fails before our SETTINGS went out: an empty
+ * one goes first then, as the server preface must.
+ */
+static void h2f_goaway_calm(struct h2f_conn *c)
+{
+    uint8_t f[9 + 17] = {0, 0, 0, NGHTTP2_SETTINGS, 0, 0, 0, 0, 0, 0, 0, 8, NGHTTP2_GOAWAY, 0};
+    uint32_t last = (uint32_t)c->last_sid;
+    size_t off = c->greeted ? 9 : 0;
+    int i;
+
+    for (i = 0; i < 4; i++)
+        f[18 + i] = (uint8_t)(last >> (24 - 8 * i));
+    f[25] = NGHTTP2_ENHANCE_YOUR_CALM;
+    if (evbuffer_add(sock_output(c->sk), f + off, sizeof(f) - off) == 0)
+        sock_flush_direct(c->sk);
+}
+
 /* Feeds the sock's input to nghttp2. Returns 0, or -1 if <c> was
  * closed (the caller stops). */
 static int h2f_recv(struct h2f_conn *c)
@@ -914,6 +958,8 @@ static int h2f_recv(struct h2f_conn *c)
             if (r < 0) {
                 cut_log(CUT_DEBUG, "h2f: w=%u c=%llu recv: %s", c->w->id, (unsigned long long)c->id,
                         nghttp2_strerror((int)r));
+                if (r == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS)
+                    h2f_goaway_calm(c);
                 h2f_close(c);
                 return -1;
             }
@@ -964,6 +1010,7 @@ static int h2f_send(struct h2f_conn *c)
         h2f_close(c);
         return -1;
     }
+    c->greeted = 1;
     if (c->any_drained)
         h2f_notify_drained(c);
     if (c->fatal) {
