@@ -227,18 +227,13 @@ static int h2f_name_is(const uint8_t *name, size_t len, const char *lit, size_t 
 
 /*
  * What nghttp2 lets through in a request target that HTTP/1.1 cannot carry
- * (h1parse.c refuses both): a fragment in :path, which an origin would cut
- * off where the routing did not (HAProxy's CVE-2023-45539), and userinfo in
- * :authority or Host (RFC 9113 8.3.1). nghttp2 has checked every other byte.
+ * (h1parse.c refuses both), checked where h2f_on_header meets those fields: a
+ * fragment in :path, which an origin would cut off where the routing did not
+ * (HAProxy's CVE-2023-45539), and userinfo in :authority or Host (RFC 9113
+ * 8.3.1). nghttp2 has checked every other byte.
  */
-static int h2f_bad_target(const uint8_t *name, size_t namelen, const uint8_t *v, size_t vlen)
-{
-    if (H2F_NAME_IS(name, namelen, ":path"))
-        return memchr(v, '#', vlen) != NULL;
-    if (H2F_NAME_IS(name, namelen, ":authority") || H2F_NAME_IS(name, namelen, "host"))
-        return memchr(v, '@', vlen) != NULL;
-    return 0;
-}
+#define H2F_PATH_BAD '#'
+#define H2F_AUTHORITY_BAD '@'
 
 /* ---- streams ---------------------------------------------------------- */
 
@@ -750,13 +745,10 @@ static int h2f_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const 
         s->err_status = 431;
         return 0;
     }
-    if (h2f_bad_target(name, namelen, value, valuelen)) {
-        s->err_status = 400;
-        return 0;
-    }
     if (namelen > 0 && name[0] == ':') {
         const char **dst = NULL;
         size_t *dlen = NULL;
+        int bad = 0;
 
         if (H2F_NAME_IS(name, namelen, ":method")) {
             dst = &req->method;
@@ -764,10 +756,16 @@ static int h2f_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const 
         } else if (H2F_NAME_IS(name, namelen, ":path")) {
             dst = &req->path;
             dlen = &req->path_len;
+            bad = H2F_PATH_BAD;
         } else if (H2F_NAME_IS(name, namelen, ":authority")) {
             dst = &req->authority;
             dlen = &req->authority_len;
+            bad = H2F_AUTHORITY_BAD;
         } /* :scheme: the connection says whether it is TLS; :protocol is not enabled */
+        if (bad != 0 && memchr(value, bad, valuelen) != NULL) {
+            s->err_status = 400;
+            return 0;
+        }
         if (dst != NULL) {
             char *v = xchg_strdup(s->x, (const char *)value, valuelen);
 
@@ -779,6 +777,11 @@ static int h2f_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const 
         return 0;
     }
 
+    if (namelen == 4 && memcmp(name, "host", 4) == 0 &&
+        memchr(value, H2F_AUTHORITY_BAD, valuelen) != NULL) {
+        s->err_status = 400;
+        return 0;
+    }
     /* Browsers split cookies into crumbs; they become one field upstream. */
     is_cookie = H2F_NAME_IS(name, namelen, "cookie");
     if (!is_cookie || !s->seen_cookie)
