@@ -59,6 +59,7 @@ struct h1c {
     int resp_started;    /* a response head was written for the current request */
     int body_chunked;    /* request body framing: chunked, else body_left bytes */
     uint64_t body_left;
+    uint64_t body_room;  /* chunked: data bytes max_body_size still allows */
     struct h1p_chunked chunk;
     struct xchg *x;
     struct sockaddr_storage peer;
@@ -387,7 +388,26 @@ static int fill_request(struct h1c *c, const char *buf, size_t len, const struct
         f[i].value = IN_COPY(h[i].value);
         f[i].value_len = h[i].value_len;
     }
-    if (pr->host != NULL) { /* the value of the (one) Host field */
+    if (pr->authority != NULL) {
+        /* absolute-form: its authority is the host, for routing and for the
+         * upstream Host field; origin-form goes upstream (RFC 9112 3.2.2) */
+        const char *rest = pr->authority + pr->authority_len;
+        size_t rest_len = pr->target_len - (size_t)(rest - pr->target);
+        r->authority = IN_COPY(pr->authority);
+        r->authority_len = pr->authority_len;
+        if (rest_len > 0 && rest[0] == '/') {
+            r->path = IN_COPY(rest);
+            r->path_len = rest_len;
+        } else { /* "" or "?query": the path is "/" */
+            char *path = xchg_alloc(x, rest_len + 1);
+            if (path == NULL)
+                return -1;
+            path[0] = '/';
+            memcpy(path + 1, rest, rest_len);
+            r->path = path;
+            r->path_len = rest_len + 1;
+        }
+    } else if (pr->host != NULL) { /* the value of the (one) Host field */
         r->authority = IN_COPY(pr->host);
         r->authority_len = pr->host_len;
     }
@@ -462,8 +482,10 @@ static int parse_head(struct h1c *c, struct evbuffer *in)
     }
     c->body_chunked = pr.chunked;
     c->body_left = pr.content_length > 0 ? (uint64_t)pr.content_length : 0;
-    if (pr.chunked)
+    if (pr.chunked) {
         h1p_chunked_init(&c->chunk);
+        c->body_room = lim->max_body_size ? lim->max_body_size : UINT64_MAX;
+    }
     if (expect_continue) {
         evbuffer_add(sock_output(c->sk), "HTTP/1.1 100 Continue\r\n\r\n", 25);
         sock_kick(c->sk);
@@ -492,6 +514,22 @@ static void body_done(struct h1c *c)
         xchg_req_end(c->x);
 }
 
+/* A chunked request body is malformed or too large: answer <status> unless a
+ * response has started, and close either way (the framing is lost). */
+static void body_failed(struct h1c *c, struct evbuffer *in, int status)
+{
+    /* the exchange may have answered already; either way, close */
+    c->close_after = 1;
+    c->keep_alive = 0;
+    if (!c->resp_started && c->x != NULL)
+        xchg_reply(c->x, status);
+    else if (c->x != NULL && !xchg_response_done(c->x))
+        xchg_reply(c->x, 502); /* aborts the response in flight */
+    evbuffer_drain(in, evbuffer_get_length(in));
+    sock_disable(c->sk, EV_READ);
+    c->req_done = 1;
+}
+
 /* Hands request body bytes to the exchange. Returns 0, or -1 when closing. */
 static int parse_body(struct h1c *c, struct evbuffer *in)
 {
@@ -513,18 +551,14 @@ static int parse_body(struct h1c *c, struct evbuffer *in)
         if (k < 0) {
             cut_log(CUT_DEBUG, "w=%u bad chunked request body: %s", c->w->id,
                     c->chunk.reason ? c->chunk.reason : "?");
-            /* the exchange may have answered already; either way, close */
-            c->close_after = 1;
-            c->keep_alive = 0;
-            if (!c->resp_started && c->x != NULL)
-                xchg_reply(c->x, 400);
-            else if (c->x != NULL && !xchg_response_done(c->x))
-                xchg_reply(c->x, 502); /* aborts the response in flight */
-            evbuffer_drain(in, evbuffer_get_length(in));
-            sock_disable(c->sk, EV_READ);
-            c->req_done = 1;
+            body_failed(c, in, h1p_error_status(c->chunk.error)); /* 400, 431 */
             return -1;
         }
+        if (dlen > c->body_room) {
+            body_failed(c, in, 413); /* what a Content-Length would have had */
+            return -1;
+        }
+        c->body_room -= dlen;
         if (dlen > 0 && xchg_req_body(c->x, (const char *)v.iov_base + off, dlen) < 0)
             c->close_after = 1;
         evbuffer_drain(in, (size_t)k);

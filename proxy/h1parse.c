@@ -10,7 +10,8 @@
  *  - anything but one SP between the parts of the request line; a request target
  *    with a CTL, SP, DEL or '#' (bytes >= 0x80 pass), or not in the form its method
  *    allows: origin-form ("/..."), absolute-form ("scheme://..."), authority-form
- *    ("host:port") for CONNECT only, asterisk-form for OPTIONS only;
+ *    ("host:port") for CONNECT only, asterisk-form for OPTIONS only; an
+ *    absolute-form whose authority is empty or has userinfo;
  *  - an HTTP-version other than exactly "HTTP/1.0" or "HTTP/1.1" (H1P_BAD_VERSION
  *    when it is well-formed "HTTP/d.d", else H1P_BAD);
  *  - field values with a CTL other than HTAB (NUL, CR, LF...) or DEL;
@@ -520,8 +521,10 @@ static const char *parse_version(const char *p, const char *end, char term, int 
     return p + 8;
 }
 
-/* Checks the request target's form against the method (RFC 9112 3.2). */
-static const char *check_target(const char *m, size_t mlen, const char *t, size_t tlen)
+/* Checks the request target's form against the method (RFC 9112 3.2); for the
+ * absolute-form, points *<auth> at the authority (else NULL). */
+static const char *check_target(const char *m, size_t mlen, const char *t, size_t tlen,
+                                const char **auth, size_t *auth_len)
 {
     int connect = mlen == 7 && memcmp(m, "CONNECT", 7) == 0;
 
@@ -551,8 +554,23 @@ static const char *check_target(const char *m, size_t mlen, const char *t, size_
         return "bad request target";
     for (size_t i = 1; i < tlen; i++) {
         char c = t[i];
-        if (c == ':')
-            return tlen - i > 3 && t[i + 1] == '/' && t[i + 2] == '/' ? NULL : "bad absolute-form";
+        if (c == ':') {
+            if (tlen - i <= 3 || t[i + 1] != '/' || t[i + 2] != '/')
+                return "bad absolute-form";
+            /* authority, up to the path or the query: a host that routes the
+             * request (RFC 9112 3.2.2), so no userinfo and not empty */
+            const char *a = t + i + 3, *e = a;
+            while (e < t + tlen && *e != '/' && *e != '?') {
+                if (!IS(*e, C_HOST))
+                    return "bad authority in absolute-form";
+                e++;
+            }
+            if (e == a)
+                return "empty authority in absolute-form";
+            *auth = a;
+            *auth_len = (size_t)(e - a);
+            return NULL;
+        }
         if (!(((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
               c == '-' || c == '.'))
             return "bad request target";
@@ -625,7 +643,10 @@ ssize_t h1p_parse_request(const char *buf, size_t len, const struct h1p_limits *
                                 : "bad character in request target";
         goto bad;
     }
-    if ((why = check_target(m, (size_t)(t - 1 - m), t, (size_t)(p - t))) != NULL) {
+    req->authority = NULL;
+    req->authority_len = 0;
+    if ((why = check_target(m, (size_t)(t - 1 - m), t, (size_t)(p - t), &req->authority,
+                            &req->authority_len)) != NULL) {
         f.reason = why;
         goto bad;
     }

@@ -72,6 +72,9 @@ struct h1p_request {
     int upgrade;            /* an Upgrade field is present, or the method is CONNECT */
     const char *host;       /* the Host field's value, NULL when absent (HTTP/1.0 only) */
     size_t host_len;
+    const char *authority; /* absolute-form: the target's authority (non-empty, no
+                            * userinfo; the path and query follow it), else NULL */
+    size_t authority_len;
     size_t n_headers;     /* fields filled in the caller's array */
     enum h1p_error error; /* why, when the return is -1 */
     const char *reason;   /* a static string with detail for logs and tests, when -1 */
@@ -111,7 +114,8 @@ struct h1p_response {
  * After a positive return: content_length >= 0 and chunked are never both set;
  * no Content-Length and not chunked means no body. Host is checked (one field,
  * mandatory in HTTP/1.1, authority characters only); for an absolute-form
- * target the caller should prefer the target's authority (RFC 9112 3.2.2).
+ * target <req>->authority is set, and the caller should prefer it to Host and
+ * forward the rest of the target (RFC 9112 3.2.2).
  */
 ssize_t h1p_parse_request(const char *buf, size_t len, const struct h1p_limits *lim,
                           struct h1p_request *req, struct h1p_header *hdrs, size_t max);

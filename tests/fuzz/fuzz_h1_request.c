@@ -44,6 +44,13 @@ static void check_request(const char *buf, size_t len, const struct h1p_limits *
         unsigned char c = (unsigned char)r->target[i];
         CHECK(c > 0x20 && c != 0x7f && c != '#');
     }
+    if (r->authority != NULL) {
+        CHECK(r->authority > r->target + 3 && r->authority_len > 0);
+        CHECK(r->authority + r->authority_len <= r->target + r->target_len);
+        CHECK(memcmp(r->authority - 3, "://", 3) == 0);
+        for (size_t i = 0; i < r->authority_len; i++)
+            CHECK(r->authority[i] != '@' && r->authority[i] != '/' && r->authority[i] != '?');
+    }
     CHECK(r->minor == 0 || r->minor == 1);
     CHECK(memcmp(r->target + r->target_len, " HTTP/1.", 8) == 0);
     CHECK(r->target[r->target_len + 8] == '0' + r->minor);
@@ -78,6 +85,7 @@ static int same(const char *ba, ssize_t ra, const struct h1p_request *a,
         return 1;
     if (OFF(ba, a->method) != OFF(bb, b->method) || a->method_len != b->method_len ||
         OFF(ba, a->target) != OFF(bb, b->target) || a->target_len != b->target_len ||
+        OFF(ba, a->authority) != OFF(bb, b->authority) || a->authority_len != b->authority_len ||
         a->minor != b->minor || a->content_length != b->content_length ||
         a->chunked != b->chunked || a->keep_alive != b->keep_alive ||
         a->expect_continue != b->expect_continue || a->upgrade != b->upgrade ||

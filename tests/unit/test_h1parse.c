@@ -72,6 +72,8 @@ static int req_summary(char *out, size_t cap, const struct h1p_request *r,
                      (int)r->method_len, r->method, (int)r->target_len, r->target, r->minor,
                      r->content_length, r->chunked, r->keep_alive, r->expect_continue, r->upgrade,
                      r->host ? "" : "-", r->host ? (int)r->host_len : 0, r->host ? r->host : "");
+    if (r->authority != NULL && (size_t)k < cap)
+        k += snprintf(out + k, cap - (size_t)k, " auth=%.*s", (int)r->authority_len, r->authority);
     put_hdrs(out, cap, (size_t)k, h, r->n_headers);
     return 0;
 }
@@ -99,6 +101,9 @@ static int req_in_bounds(const char *buf, ssize_t ret, const struct h1p_request 
     if (!IN(r->method, r->method_len) || !IN(r->target, r->target_len))
         return 0;
     if (r->host && !IN(r->host, r->host_len))
+        return 0;
+    if (r->authority && (!IN(r->authority, r->authority_len) || r->authority <= r->target ||
+                         r->authority + r->authority_len > r->target + r->target_len))
         return 0;
     for (size_t i = 0; i < r->n_headers; i++)
         if (!IN(h[i].name, h[i].name_len) || !IN(h[i].value, h[i].value_len))
@@ -161,9 +166,13 @@ static const struct req_ok req_ok_cases[] = {
      "OPTIONS * 1.1 cl=-1 ch=0 ka=1 ex=0 up=0 host=a [Host:a]"},
     {"GET http://example.com/x?y=1 HTTP/1.1\r\nHost: example.com\r\n\r\n", NULL,
      "GET http://example.com/x?y=1 1.1 cl=-1 ch=0 ka=1 ex=0 up=0 host=example.com "
-     "[Host:example.com]"},
+     "auth=example.com [Host:example.com]"},
     {"GET https://a:8443 HTTP/1.1\r\nHost: a:8443\r\n\r\n", NULL,
-     "GET https://a:8443 1.1 cl=-1 ch=0 ka=1 ex=0 up=0 host=a:8443 [Host:a:8443]"},
+     "GET https://a:8443 1.1 cl=-1 ch=0 ka=1 ex=0 up=0 host=a:8443 auth=a:8443 [Host:a:8443]"},
+    {"GET http://other?q HTTP/1.1\r\nHost: a\r\n\r\n", NULL,
+     "GET http://other?q 1.1 cl=-1 ch=0 ka=1 ex=0 up=0 host=a auth=other [Host:a]"},
+    {"GET h2.x-y://[::1]:80/p HTTP/1.1\r\nHost: a\r\n\r\n", NULL,
+     "GET h2.x-y://[::1]:80/p 1.1 cl=-1 ch=0 ka=1 ex=0 up=0 host=a auth=[::1]:80 [Host:a]"},
     {"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", NULL,
      "GET / 1.1 cl=-1 ch=0 ka=1 ex=0 up=0 host=a [Host:a]"},
     {"GET / HTTP/1.1\r\nHost: a\r\nX-A:   a b \t \r\nX-B:\r\nX-C: \t\r\n\r\n", NULL,
@@ -242,6 +251,11 @@ static const struct req_bad req_bad_cases[] = {
     {"GET example.com:80 HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "absolute-form", 0},
     {"GET http:/x HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "absolute-form", 0},
     {"GET http:// HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "absolute-form", 0},
+    {"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "empty authority", 0},
+    {"GET http://?x HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "empty authority", 0},
+    {"GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "bad authority", 0},
+    {"GET http://u:p@a/ HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "bad authority", 0},
+    {"GET http://a\"b/ HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "bad authority", 0},
     {"GET ?a HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "request target", 0},
     {"GET 1http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "request target", 0},
     {"GET ht_tp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", H1P_BAD, "request target", 0},
@@ -1168,6 +1182,13 @@ static void ref_parse(const char *b, size_t n, const struct h1p_limits *lim, str
             while (k < tl && (isalnum((unsigned char)t[k]) || strchr("+-.", t[k])))
                 k++;
             if (k == tl || t[k] != ':' || tl - k < 4 || t[k + 1] != '/' || t[k + 2] != '/')
+                RFAIL(H1P_BAD);
+            /* the authority: not empty, authority characters but '@' */
+            size_t a = k + 3, e = a;
+            for (; e < tl && t[e] != '/' && t[e] != '?'; e++)
+                if (!strchr("-._~!$&'()*+,;=:[]%", t[e]) && !isalnum((unsigned char)t[e]))
+                    RFAIL(H1P_BAD);
+            if (e == a)
                 RFAIL(H1P_BAD);
         }
     }
