@@ -77,6 +77,7 @@ struct h2f_stream {
     size_t hdr_bytes;          /* request head bytes so far (pseudo-headers included) */
     unsigned n_hdrs;           /* regular header fields (cookie crumbs count once) */
     size_t unconsumed;         /* DATA bytes handed to the exchange, not yet consumed */
+    uint64_t body_bytes;       /* DATA bytes received, against max_body_size */
     unsigned started : 1;      /* xchg_start called */
     unsigned req_ended : 1;    /* END_STREAM received from the client */
     unsigned body_refused : 1; /* xchg_req_body said -1: discard the rest */
@@ -304,6 +305,9 @@ static void h2f_stream_begin(struct h2f_stream *s, int end_stream)
 
     if (s->err_status == 0 && req->method_len == 7 && memcmp(req->method, "CONNECT", 7) == 0)
         s->err_status = 501; /* no tunnels, as over HTTP/1.1 */
+    if (s->err_status == 0 && s->c->limits.max_body_size != 0 &&
+        req->content_length > (int64_t)s->c->limits.max_body_size)
+        s->err_status = 413; /* as over HTTP/1.1: the upstream never sees it */
     if (s->err_status == 0 && (req->method == NULL || req->path == NULL))
         s->err_status = 400; /* a request nghttp2 let through without :path */
     if (req->authority == NULL) {
@@ -841,6 +845,19 @@ static int h2f_on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, con
         return 0;
     }
     H2F_CHECK(s, H2F_STREAM_MAGIC);
+    s->body_bytes += len;
+    if (s->c->limits.max_body_size != 0 && s->body_bytes > s->c->limits.max_body_size) {
+        /* a body past the limit that no content-length announced: as over
+         * HTTP/1.1, 413 while no response has started, else the response is
+         * cut; the upstream request is cut either way, the rest dropped */
+        s->body_refused = 1;
+        len += s->unconsumed;
+        s->unconsumed = 0;
+        if (nghttp2_is_fatal(nghttp2_session_consume(ng, id, len)))
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        xchg_reply(s->x, 413);
+        return 0;
+    }
     s->unconsumed += len; /* before: the exchange may report consumption at once */
     if (xchg_req_body(s->x, data, len) < 0) {
         s->body_refused = 1;

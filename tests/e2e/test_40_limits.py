@@ -107,6 +107,31 @@ def test_malformed_request_400(limited, name, bad):
     assert blue.count() == 0 and p.alive()
 
 
+def test_h2_body_too_large_413_by_content_length(limited):
+    """HTTP/2 honours max_body_size as HTTP/1.1 does: a content-length over it is
+    refused before the upstream sees anything."""
+    p, blue = limited
+    with p.h2() as c:
+        st = c.request("POST", "/", headers=[("content-length", "200000")], body=b"z" * 200000)
+        assert st.status == 413, st.status
+        assert c.request("GET", "/").status == 200  # the connection lives on
+    assert blue.count() == 1
+
+
+def test_h2_body_too_large_413_without_content_length(limited):
+    """No content-length: the DATA past max_body_size gets a 413 (no response had
+    started), the upstream request is cut, the connection lives on."""
+    p, blue = limited
+    with p.h2() as c:
+        st = c.request("POST", "/?delay_ms=2000", body=b"z" * 300000)
+        assert st.status == 413, st.status
+        assert c.request("GET", "/").status == 200
+    with p.h2() as c:  # within the limit, streamed without content-length: served
+        st = c.request("POST", "/?echo=1", body=b"y" * 100000)
+        assert st.status == 200 and st.json()["body_len"] == 100000
+    assert p.alive()
+
+
 def test_h2_header_list_too_large(limited):
     p, blue = limited
     with p.h2() as c:
