@@ -45,7 +45,8 @@ def load(test, target, n, tmp):
     return r
 
 
-def user_sys(pids, faults=False):
+def cpu_faults(pids):
+    """utime, stime (ticks) and minor faults, summed over <pids>."""
     u = k = f = 0
     for pid in pids:
         try:
@@ -56,7 +57,7 @@ def user_sys(pids, faults=False):
         u += int(rest[11])
         k += int(rest[12])
         f += int(rest[7])  # minflt
-    return (u, k, f) if faults else (u, k)
+    return u, k, f
 
 
 def main():
@@ -170,9 +171,9 @@ def main():
         else:
             for i in range(a.repeat):
                 pids = peers.tree(proxy.pid)
-                u0, k0, f0 = user_sys(pids, faults=True)
+                u0, k0, f0 = cpu_faults(pids)
                 r = load(test, proxy, n, tmp)
-                u1, k1, f1 = user_sys(pids, faults=True)
+                u1, k1, f1 = cpu_faults(pids)
                 per = 1e6 / peers.HZ / max(1, r["ok"])
                 print(f"{a.proxy} {a.test}: {r['ok']} ok, {r['errors']} errors, "
                       f"{r['ok'] / r['secs']:.0f} req/s, {(u1 - u0 + k1 - k0) * per:.2f} us/request "

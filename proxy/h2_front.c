@@ -781,8 +781,7 @@ static int h2f_on_header(nghttp2_session *ng, const nghttp2_frame *frame, const 
         return 0;
     }
 
-    if (namelen == 4 && memcmp(name, "host", 4) == 0 &&
-        memchr(value, H2F_AUTHORITY_BAD, valuelen) != NULL) {
+    if (H2F_NAME_IS(name, namelen, "host") && memchr(value, H2F_AUTHORITY_BAD, valuelen) != NULL) {
         s->err_status = 400;
         return 0;
     }

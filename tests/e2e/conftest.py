@@ -163,15 +163,12 @@ class Origin:
         return f"Origin({self.name}@{self.addr})"
 
 
-def start_origin(name, log_dir, port=0, extra_args=()):
-    log_path = Path(log_dir) / f"origin-{name}-{time.monotonic_ns()}.log"
+def spawn_ready(argv, log_path, what):
+    """Starts <argv> (stderr to <log_path>) and waits up to 10 s for the
+    "ready PORT" line every test server prints; returns (proc, port). Kills it
+    by PID and raises if the line does not come."""
     errf = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [ORIGIN_BIN, "-p", str(port), "-a", LOOPBACK, "-n", name, *extra_args],
-        stdout=subprocess.PIPE,
-        stderr=errf,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errf, stdin=subprocess.DEVNULL)
     errf.close()
     deadline = time.monotonic() + 10
     line = b""
@@ -187,9 +184,16 @@ def start_origin(name, log_dir, port=0, extra_args=()):
     m = re.match(rb"ready (\d+)\n", line)
     if not m:
         kill_pid(proc)
-        raise RuntimeError(f"origin {name} did not get ready: {line!r}, "
-                           f"stderr: {log_path.read_text(errors='replace')}")
-    return Origin(name, proc, int(m.group(1)), log_path)
+        raise RuntimeError(f"{what} did not get ready: {line!r}, "
+                           f"stderr: {Path(log_path).read_text(errors='replace')}")
+    return proc, int(m.group(1))
+
+
+def start_origin(name, log_dir, port=0, extra_args=()):
+    log_path = Path(log_dir) / f"origin-{name}-{time.monotonic_ns()}.log"
+    proc, port = spawn_ready([ORIGIN_BIN, "-p", str(port), "-a", LOOPBACK, "-n", name, *extra_args],
+                             log_path, f"origin {name}")
+    return Origin(name, proc, port, log_path)
 
 
 @pytest.fixture
@@ -713,6 +717,17 @@ class H1Conn:
             return True
         finally:
             self.sock.settimeout(self.timeout)
+
+
+def wait_fds(p, at_most, timeout):
+    """Polls the proxy's open fd count until it is <= <at_most> or <timeout>
+    seconds pass; returns the last count."""
+    deadline = time.monotonic() + timeout
+    n = p.fds()
+    while n > at_most and time.monotonic() < deadline:
+        time.sleep(0.05)
+        n = p.fds()
+    return n
 
 
 def read_until_close(sock, timeout=10.0, limit=1 << 20):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import (LOOPBACK, MB, H1Conn, build_request, client_ssl_context, pattern_sha256,
-                      read_until_close, track)
+                      read_until_close, track, wait_fds)
 
 
 @pytest.fixture
@@ -19,15 +19,6 @@ def tls_proxy(cutover, origins):
     blue = origins("blue")
     return cutover(tracks=[track("blue", 1, blue)], tls=True,
                    timeouts={"idle_ms": 1000, "header_ms": 700}), blue
-
-
-def wait_fds(p, at_most, timeout):
-    deadline = time.monotonic() + timeout
-    n = p.fds()
-    while n > at_most and time.monotonic() < deadline:
-        time.sleep(0.05)
-        n = p.fds()
-    return n
 
 
 def test_tls_h1_large_bodies_both_ways(tls_proxy):

@@ -11,18 +11,14 @@ sends canned bytes per request path):
 
 import contextlib
 import json
-import os
-import re
-import select
 import socket
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 import raw_origin  # the case table, shared with the origin process
-from conftest import LOOPBACK, H1Conn, build_request, kill_pid, track
+from conftest import LOOPBACK, H1Conn, build_request, kill_pid, spawn_ready, track
 
 PYTHON = "/usr/bin/python3"
 RAW_ORIGIN = str(Path(__file__).resolve().parent / "raw_origin.py")
@@ -52,27 +48,8 @@ class RawOrigin:
 
 def start_raw_origin(log_dir):
     log_path = Path(log_dir) / f"raw-origin-{time.monotonic_ns()}.log"
-    errf = open(log_path, "wb")
-    proc = subprocess.Popen([PYTHON, RAW_ORIGIN, "-p", "0"], stdout=subprocess.PIPE,
-                            stderr=errf, stdin=subprocess.DEVNULL)
-    errf.close()
-    deadline = time.monotonic() + 10
-    line = b""
-    while time.monotonic() < deadline and not line.endswith(b"\n"):
-        r, _, _ = select.select([proc.stdout], [], [], 0.1)
-        if r:
-            ch = os.read(proc.stdout.fileno(), 64)
-            if not ch:
-                break
-            line += ch
-        elif proc.poll() is not None:
-            break
-    m = re.match(rb"ready (\d+)\n", line)
-    if not m:
-        kill_pid(proc)
-        raise RuntimeError(f"raw origin did not get ready: {line!r}, "
-                           f"stderr: {log_path.read_text(errors='replace')}")
-    return RawOrigin(proc, int(m.group(1)), log_path)
+    proc, port = spawn_ready([PYTHON, RAW_ORIGIN, "-p", "0"], log_path, "raw origin")
+    return RawOrigin(proc, port, log_path)
 
 
 @pytest.fixture(scope="module")

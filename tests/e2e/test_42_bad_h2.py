@@ -23,7 +23,7 @@ import time
 import hpack
 import pytest
 
-from conftest import LOOPBACK, RSS_LIMIT_KB, SANITIZED, route, track
+from conftest import LOOPBACK, RSS_LIMIT_KB, SANITIZED, route, track, wait_fds
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -698,15 +698,6 @@ def test_unknown_frame_type_and_flags_are_ignored(px):
 
 # ---------------------------------------------------------------------------
 # resource exhaustion: CONTINUATION flood, rapid reset, SETTINGS/PING floods
-
-
-def wait_fds(p, limit, timeout):
-    deadline = time.monotonic() + timeout
-    n = p.fds()
-    while n > limit and time.monotonic() < deadline:
-        time.sleep(0.05)
-        n = p.fds()
-    return n
 
 
 def test_continuation_flood(px):

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import LOOPBACK, build_request, track
+from conftest import LOOPBACK, track
 
 LIMITS = {"max_request_line": 1024, "max_header_size": 8192, "max_headers": 50,
           "max_body_size": 100000}
